@@ -1,0 +1,1 @@
+//! Micro-benchmark support crate; the benchmarks live in `benches/`.

@@ -1,0 +1,546 @@
+//! The event loop, in the shape of Redis's `ae`: one thread, mio readiness, timers.
+//!
+//! Each iteration:
+//! 1. wait for readiness, no longer than until the next cron tick;
+//! 2. accept new connections; read every readable socket into its query buffer and run
+//!    every complete command in arrival order, encoding replies into the client's output
+//!    buffer (nothing is written to a socket yet);
+//! 3. before sleeping: hand this iteration's writes to the persistence stage, and only
+//!    then write replies to sockets, keeping unsent bytes for the next writable event;
+//! 4. run the cron (`hz` times a second): active expiry, client timeouts, pause expiry.
+//!
+//! **Invariant:** no reply leaves the process before the write it acknowledges has been
+//! handed to persistence (step 3's order), which is why this is an explicit loop rather than
+//! tasks on an async runtime.
+
+use crate::config::P;
+use crate::dispatch;
+use crate::keyspace::expire;
+use crate::net::client::{Client, ReplyMode};
+use crate::net::listener::{self, Listener, Stream};
+use crate::server::{Server, ShutdownMode};
+use mio::{Events, Interest, Poll, Token};
+use resp::Frame;
+use slab::Slab;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Tokens below this are listeners and signals; clients use `CLIENT_BASE + slab key`.
+const CLIENT_BASE: usize = 64;
+const SIGNAL_TOKEN: Token = Token(63);
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from one client per readiness event before moving on, for fairness.
+const READ_BUDGET: usize = 1024 * 1024;
+
+/// The running server: state plus sockets.
+pub struct EventLoop {
+    /// The command thread's state.
+    pub srv: Server,
+    /// Connected clients, keyed by slab index.
+    pub clients: Slab<Client>,
+    poll: Poll,
+    listeners: Vec<Listener>,
+    /// Clients with replies to write in before-sleep.
+    pending_write: Vec<usize>,
+    /// Clients with commands held back by `CLIENT PAUSE`.
+    paused: Vec<usize>,
+    signals: signal_hook_mio::v1_0::Signals,
+    unix_path: Option<String>,
+}
+
+impl EventLoop {
+    /// Binds every configured address and prepares the loop.
+    pub fn bind(mut srv: Server) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        let port = srv.config.int(P::Port) as u16;
+        let backlog = srv.config.int(P::TcpBacklog) as i32;
+        if port != 0 {
+            let binds = srv.config.str(P::Bind).to_string();
+            for word in binds.split_whitespace() {
+                // A leading '-' marks an optional address: failing to bind it is not fatal.
+                let (optional, text) = match word.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, word),
+                };
+                let ip: IpAddr = match text {
+                    "*" => IpAddr::from([0u8, 0, 0, 0]),
+                    "::*" => IpAddr::from([0u16; 8]),
+                    _ => match text.parse() {
+                        Ok(ip) => ip,
+                        Err(_) if optional => continue,
+                        Err(_) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                format!("Invalid bind address '{text}'"),
+                            ))
+                        }
+                    },
+                };
+                match listener::bind_tcp(SocketAddr::new(ip, port), backlog) {
+                    Ok(l) => listeners.push(Listener::Tcp(l)),
+                    Err(e) if optional => {
+                        srv.log.verbose(&format!(
+                            "Could not bind optional address {text}:{port}: {e}"
+                        ));
+                    }
+                    Err(e) => {
+                        srv.log.warning(&format!("Warning: Could not create server TCP listening socket {text}:{port}: {e}"));
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let unix = srv.config.str(P::Unixsocket).to_string();
+        let unix_path = if unix.is_empty() {
+            None
+        } else {
+            let _ = std::fs::remove_file(&unix);
+            let l = mio::net::UnixListener::bind(&unix)?;
+            let perm = srv.config.int(P::Unixsocketperm);
+            if perm != 0 {
+                use std::os::unix::fs::PermissionsExt;
+                let _ =
+                    std::fs::set_permissions(&unix, std::fs::Permissions::from_mode(perm as u32));
+            }
+            listeners.push(Listener::Unix(l));
+            Some(unix)
+        };
+        for (i, l) in listeners.iter_mut().enumerate() {
+            match l {
+                Listener::Tcp(t) => poll.registry().register(t, Token(i), Interest::READABLE)?,
+                Listener::Unix(u) => poll.registry().register(u, Token(i), Interest::READABLE)?,
+            }
+        }
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])?;
+        poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        srv.port = port;
+        Ok(EventLoop {
+            srv,
+            clients: Slab::new(),
+            poll,
+            listeners,
+            pending_write: Vec::new(),
+            paused: Vec::new(),
+            signals,
+            unix_path,
+        })
+    }
+
+    /// Runs until shutdown. Returns the process exit code.
+    pub fn run(&mut self) -> i32 {
+        let mut events = Events::with_capacity(1024);
+        let mut next_cron = Instant::now();
+        loop {
+            let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u64;
+            let period = Duration::from_micros(1_000_000 / hz);
+            let timeout = next_cron.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.srv.log.warning(&format!("poll failed: {e}"));
+                }
+            }
+            for ev in events.iter() {
+                let t = ev.token();
+                if t == SIGNAL_TOKEN {
+                    self.on_signal();
+                } else if t.0 < CLIENT_BASE {
+                    self.accept(t.0);
+                } else {
+                    let cid = t.0 - CLIENT_BASE;
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        self.read_client(cid);
+                    }
+                    if ev.is_writable() && self.clients.contains(cid) {
+                        self.mark_write(cid);
+                    }
+                }
+            }
+            if Instant::now() >= next_cron {
+                self.cron();
+                next_cron = Instant::now() + period;
+            }
+            self.before_sleep();
+            if let Some(mode) = self.srv.shutdown {
+                if self.finish_shutdown(mode) {
+                    return 0;
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self) {
+        let sigs: Vec<i32> = self.signals.pending().collect();
+        for s in sigs {
+            let name = if s == signal_hook::consts::SIGINT { "SIGINT" } else { "SIGTERM" };
+            self.srv.log.warning(&format!("Received {name} scheduling shutdown..."));
+            self.srv.shutdown.get_or_insert(ShutdownMode::Default);
+        }
+    }
+
+    /// Performs a requested shutdown. Returns false if it had to be aborted.
+    fn finish_shutdown(&mut self, _mode: ShutdownMode) -> bool {
+        self.srv.log.warning("User requested shutdown...");
+        // Persistence (save on shutdown, final AOF fsync) joins here with the persistence issue.
+        self.srv.propagation.before_replies();
+        self.flush_all_replies();
+        if let Some(path) = &self.unix_path {
+            self.srv.log.notice("Removing the unix socket file.");
+            let _ = std::fs::remove_file(path);
+        }
+        let pidfile = self.srv.config.str(P::Pidfile).to_string();
+        if !pidfile.is_empty() {
+            self.srv.log.notice("Removing the pid file.");
+            let _ = std::fs::remove_file(pidfile);
+        }
+        self.srv.log.warning("Redis is now ready to exit, bye bye...");
+        true
+    }
+
+    fn flush_all_replies(&mut self) {
+        let ids: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
+        for cid in ids {
+            self.write_client(cid);
+        }
+    }
+
+    fn accept(&mut self, li: usize) {
+        loop {
+            let accepted = match self.listeners.get(li).map(|l| l.accept()) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Some(Err(e)) => {
+                    self.srv.log.warning(&format!("Accepting client connection: {e}"));
+                    return;
+                }
+                None => return,
+            };
+            self.srv.stats.connections += 1;
+            let mut stream = accepted.stream;
+            let maxclients = self.srv.config.int(P::Maxclients) as usize;
+            if self.clients.len() >= maxclients {
+                let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                self.srv.stats.rejected_connections += 1;
+                continue;
+            }
+            if let Stream::Tcp(t) = &stream {
+                let secs = self.srv.config.int(P::TcpKeepalive);
+                if secs > 0 {
+                    let ka = socket2::TcpKeepalive::new()
+                        .with_time(Duration::from_secs(secs as u64))
+                        .with_interval(Duration::from_secs((secs as u64 / 3).max(1)));
+                    let _ = socket2::SockRef::from(t).set_tcp_keepalive(&ka);
+                }
+            }
+            let now = self.srv.now_ms();
+            let id = self.srv.new_client_id();
+            let fd = stream.fd();
+            let entry = self.clients.vacant_entry();
+            let cid = entry.key();
+            let token = Token(CLIENT_BASE + cid);
+            let reg = match &mut stream {
+                Stream::Tcp(s) => self.poll.registry().register(s, token, Interest::READABLE),
+                Stream::Unix(s) => self.poll.registry().register(s, token, Interest::READABLE),
+            };
+            if reg.is_err() {
+                continue;
+            }
+            let mut client = Client::new(id, Some(stream), accepted.addr, accepted.laddr, fd, now);
+            client.authenticated = self.srv.config.str(P::Requirepass).is_empty();
+            client.parser.auth_required = !client.authenticated;
+            client.parser.max_bulk_len = self.srv.config.int(P::ProtoMaxBulkLen);
+            entry.insert(client);
+        }
+    }
+
+    fn read_client(&mut self, cid: usize) {
+        let mut total = 0;
+        let mut closed = false;
+        {
+            let Some(c) = self.clients.get_mut(cid) else { return };
+            let Some(sock) = c.sock.as_mut() else { return };
+            while total < READ_BUDGET {
+                let len = c.query.len();
+                c.query.resize(len + READ_CHUNK, 0);
+                match sock.read(&mut c.query[len..]) {
+                    Ok(0) => {
+                        c.query.truncate(len);
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        c.query.truncate(len + n);
+                        total += n;
+                        if n < READ_CHUNK {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        c.query.truncate(len);
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        c.query.truncate(len);
+                    }
+                    Err(_) => {
+                        c.query.truncate(len);
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        self.srv.stats.net_input_bytes += total as u64;
+        self.process_input(cid);
+        if closed {
+            self.close_client(cid);
+            return;
+        }
+        let limit = self.srv.config.int(P::ClientQueryBufferLimit) as usize;
+        if let Some(c) = self.clients.get(cid) {
+            if c.query.len() > limit {
+                self.srv.log.warning(&format!(
+                    "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                    c.id,
+                    c.addr,
+                    String::from_utf8_lossy(&c.query[..c.query.len().min(64)])
+                ));
+                self.close_client(cid);
+            }
+        }
+    }
+
+    /// Runs every complete command in the client's query buffer.
+    fn process_input(&mut self, cid: usize) {
+        loop {
+            let Some(c) = self.clients.get_mut(cid) else { return };
+            if c.close_after_reply || c.close_asap {
+                return;
+            }
+            if self.srv.pause.is_some() && !c.query.is_empty() {
+                // Held back entirely while paused; re-run when the pause ends. A WRITE pause
+                // still lets reads through, decided per command below.
+                if self.srv.pause.is_some_and(|p| p.all) {
+                    if !self.paused.contains(&cid) {
+                        self.paused.push(cid);
+                    }
+                    return;
+                }
+            }
+            let argv = match c.parser.parse(&mut c.query) {
+                Ok(Some(argv)) => argv,
+                Ok(None) => return,
+                Err(e) => {
+                    let mut text = b"ERR ".to_vec();
+                    text.extend_from_slice(e.text());
+                    self.srv.log.verbose(&format!(
+                        "Protocol error ({}) from client: id={} addr={}",
+                        String::from_utf8_lossy(e.text()),
+                        c.id,
+                        c.addr
+                    ));
+                    self.srv.stats.count_error("ERR");
+                    let frame = Frame::Error(bytes::Bytes::from(text));
+                    c.query.clear();
+                    self.reply(cid, &frame);
+                    if let Some(c) = self.clients.get_mut(cid) {
+                        c.close_after_reply = true;
+                    }
+                    return;
+                }
+            };
+            if argv.is_empty() {
+                continue;
+            }
+            if let Some(p) = self.srv.pause {
+                if !p.all && is_write_for_pause(&argv) {
+                    // Put the command back in front: re-encode it into the buffer head.
+                    let mut again = Vec::new();
+                    crate::aof::encode_command(&mut again, &argv);
+                    again.extend_from_slice(&c.query);
+                    c.query = bytes::BytesMut::from(&again[..]);
+                    if !self.paused.contains(&cid) {
+                        self.paused.push(cid);
+                    }
+                    return;
+                }
+            }
+            let skip = match c.reply_mode {
+                ReplyMode::SkipNext => {
+                    c.reply_mode = ReplyMode::Skip;
+                    true
+                }
+                ReplyMode::Off => true,
+                _ => false,
+            };
+            let frame = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+            let Some(c) = self.clients.get_mut(cid) else { return };
+            // CLIENT REPLY ON must be acknowledged even though replies were off.
+            let now_on = c.reply_mode == ReplyMode::On;
+            if c.reply_mode == ReplyMode::Skip {
+                c.reply_mode = ReplyMode::On;
+            }
+            if !skip || now_on {
+                self.reply(cid, &frame);
+            }
+            if let Some(c) = self.clients.get_mut(cid) {
+                c.parser.auth_required = !c.authenticated;
+            }
+            if self.srv.shutdown.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Encodes `frame` for the client and queues it for before-sleep.
+    fn reply(&mut self, cid: usize, frame: &Frame) {
+        let Some(c) = self.clients.get_mut(cid) else { return };
+        if c.sock.is_none() {
+            return;
+        }
+        resp::encode(frame, c.proto, &mut c.out);
+        self.mark_write(cid);
+    }
+
+    fn mark_write(&mut self, cid: usize) {
+        if !self.pending_write.contains(&cid) {
+            self.pending_write.push(cid);
+        }
+    }
+
+    /// Step 3: persist, then write replies.
+    fn before_sleep(&mut self) {
+        self.srv.propagation.before_replies();
+        let pending = std::mem::take(&mut self.pending_write);
+        for cid in pending {
+            self.write_client(cid);
+        }
+        // Clients killed by CLIENT KILL or limits.
+        let doomed: Vec<usize> =
+            self.clients.iter().filter(|(_, c)| c.close_asap).map(|(k, _)| k).collect();
+        for cid in doomed {
+            self.close_client(cid);
+        }
+    }
+
+    fn write_client(&mut self, cid: usize) {
+        let mut close = false;
+        let mut want_writable = false;
+        let mut written = 0u64;
+        {
+            let Some(c) = self.clients.get_mut(cid) else { return };
+            let Some(sock) = c.sock.as_mut() else { return };
+            while c.out_pos < c.out.len() {
+                match sock.write(&c.out[c.out_pos..]) {
+                    Ok(0) => {
+                        close = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        c.out_pos += n;
+                        written += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        want_writable = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        close = true;
+                        break;
+                    }
+                }
+            }
+            if c.out_pos == c.out.len() {
+                c.out.clear();
+                c.out_pos = 0;
+                if c.out.capacity() > 64 * 1024 {
+                    c.out.shrink_to(16 * 1024);
+                }
+                if c.close_after_reply {
+                    close = true;
+                }
+            }
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let token = Token(CLIENT_BASE + cid);
+            if !close {
+                let _ = match sock {
+                    Stream::Tcp(s) => self.poll.registry().reregister(s, token, interest),
+                    Stream::Unix(s) => self.poll.registry().reregister(s, token, interest),
+                };
+            }
+        }
+        self.srv.stats.net_output_bytes += written;
+        if close {
+            self.close_client(cid);
+        }
+    }
+
+    fn close_client(&mut self, cid: usize) {
+        if let Some(mut c) = self.clients.try_remove(cid) {
+            if let Some(sock) = c.sock.as_mut() {
+                let _ = match sock {
+                    Stream::Tcp(s) => self.poll.registry().deregister(s),
+                    Stream::Unix(s) => self.poll.registry().deregister(s),
+                };
+            }
+            self.pending_write.retain(|&x| x != cid);
+            self.paused.retain(|&x| x != cid);
+        }
+    }
+
+    /// The periodic tasks, `hz` times a second.
+    fn cron(&mut self) {
+        self.srv.cronloops += 1;
+        let now = self.srv.now_ms();
+        let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
+        expire::active_expire_cycle(&mut self.srv.ks, hz, now);
+        // Client idle timeout.
+        let timeout = self.srv.config.int(P::Timeout) as u64;
+        if timeout > 0 {
+            let idle: Vec<usize> = self
+                .clients
+                .iter()
+                .filter(|(_, c)| {
+                    c.sock.is_some() && now.saturating_sub(c.last_interaction) / 1000 > timeout
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for cid in idle {
+                self.srv.log.verbose("Closing idle client");
+                self.close_client(cid);
+            }
+        }
+        // End of CLIENT PAUSE: run what was held back.
+        if let Some(p) = self.srv.pause {
+            if now >= p.until {
+                self.srv.pause = None;
+            }
+        }
+        if self.srv.pause.is_none() && !self.paused.is_empty() {
+            let held = std::mem::take(&mut self.paused);
+            for cid in held {
+                self.process_input(cid);
+            }
+        }
+    }
+}
+
+/// Whether a command must wait during `CLIENT PAUSE WRITE` (writes, and commands that may
+/// replicate such as EVAL, PUBLISH).
+fn is_write_for_pause(argv: &[bytes::Bytes]) -> bool {
+    use crate::commands::spec::flags;
+    match dispatch::resolve(argv) {
+        Ok(spec) => spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,315 @@
+//! The keyspace: numbered databases of key → value, with expire times.
+//!
+//! **All key creation, lookup and deletion goes through [`Keyspace`].** Its lookups apply lazy
+//! expiry (a key past its expire time is deleted when touched and reads as missing), count
+//! `keyspace_hits`/`keyspace_misses` and refresh the access clock; its writes bump the dirty
+//! counter that decides what is propagated to the AOF. Command handlers never reach into a
+//! `Db`'s tables directly.
+//!
+//! Expire times are absolute Unix milliseconds kept in a second table per database (as
+//! Redis's `db->expires`), so they persist unchanged to disk and the active expire cycle
+//! ([`expire`]) can sample only keys that have one.
+
+pub mod expire;
+
+use crate::types::dict::Dict;
+use crate::types::Value;
+
+/// A stored value and its access clock (for `OBJECT IDLETIME`, LRU/LFU eviction later).
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Last access time in seconds (Redis's LRU clock resolution), wrapped to 32 bits.
+    pub lru: u32,
+}
+
+/// One numbered database.
+#[derive(Default)]
+pub struct Db {
+    /// key → entry.
+    pub(crate) dict: Dict<Entry>,
+    /// key → absolute expire time in Unix milliseconds, for keys that have one.
+    pub(crate) expires: Dict<u64>,
+    /// Where the active expire cycle resumes its scan of `expires`.
+    pub(crate) expire_cursor: u64,
+    /// Running average TTL of sampled keys, for `INFO keyspace` (`avg_ttl`).
+    pub avg_ttl: u64,
+}
+
+impl Db {
+    /// Number of keys (`DBSIZE`), including keys expired but not yet deleted.
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    /// True if the database has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// Number of keys with an expire time.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// The keys' table, for read-only walks (KEYS, SCAN, RANDOMKEY).
+    pub fn dict(&self) -> &Dict<Entry> {
+        &self.dict
+    }
+
+    /// The expire table, for read-only walks.
+    pub fn expires(&self) -> &Dict<u64> {
+        &self.expires
+    }
+}
+
+/// Counters the keyspace keeps for `INFO stats`.
+#[derive(Default, Debug, Clone)]
+pub struct KeyspaceStats {
+    /// Successful key lookups for reading.
+    pub hits: u64,
+    /// Failed key lookups for reading.
+    pub misses: u64,
+    /// Keys deleted because their time was up (lazily or by the active cycle).
+    pub expired: u64,
+    /// Keys whose expire time had passed but which were still stored when last sampled.
+    pub expired_stale_perc: f64,
+    /// Times the active cycle stopped because it ran out of time.
+    pub expired_time_cap_reached: u64,
+    /// Total microseconds spent in the active expire cycle.
+    pub expire_cycle_time_used: u64,
+}
+
+/// How a lookup treats the key's access state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// Refresh the access clock (normal commands).
+    Yes,
+    /// Leave it alone (`OBJECT`, `TOUCH`-less introspection, `CLIENT NO-TOUCH`).
+    No,
+}
+
+/// All databases plus the counters that every write and lookup updates.
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    /// Hit/miss/expiry counters.
+    pub stats: KeyspaceStats,
+    /// Changes since the last save (`rdb_changes_since_last_save`); also how dispatch tells
+    /// that a write command changed something and must be propagated.
+    pub dirty: u64,
+    /// When false (`DEBUG SET-ACTIVE-EXPIRE 0`) the cron does not expire keys.
+    pub active_expire: bool,
+}
+
+impl Keyspace {
+    /// `n` empty databases.
+    pub fn new(n: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..n.max(1)).map(|_| Db::default()).collect(),
+            stats: KeyspaceStats::default(),
+            dirty: 0,
+            active_expire: true,
+        }
+    }
+
+    /// Number of databases (`databases`).
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i`, read-only (for INFO keyspace, DBSIZE, SCAN).
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+
+    /// All databases, read-only.
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// Deletes `key` from `db` if its expire time is at or before `now`. Returns true if it
+    /// was deleted.
+    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        let d = &mut self.dbs[db];
+        match d.expires.get(key) {
+            Some(&when) if when <= now => {
+                d.expires.remove(key);
+                d.dict.remove(key);
+                self.stats.expired += 1;
+                // An expiry is a change: it is propagated as a DEL in Redis.
+                self.dirty += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Looks a key up for reading: lazy expiry, hit/miss counting, access clock refresh.
+    pub fn lookup_read(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now: u64,
+        touch: Touch,
+    ) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key, now);
+        match self.dbs[db].dict.get_mut(key) {
+            Some(e) => {
+                self.stats.hits += 1;
+                if touch == Touch::Yes {
+                    e.lru = lru_clock(now);
+                }
+                Some(e)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up for writing: lazy expiry, access clock refresh, no hit/miss counting.
+    pub fn lookup_write(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key, now);
+        let e = self.dbs[db].dict.get_mut(key)?;
+        e.lru = lru_clock(now);
+        Some(e)
+    }
+
+    /// True if `key` exists (after lazy expiry), without touching stats or access clock.
+    pub fn exists(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        self.expire_if_needed(db, key, now);
+        self.dbs[db].dict.contains_key(key)
+    }
+
+    /// Stores `value` under `key`, replacing any old value. Unless `keep_ttl`, an old expire
+    /// time is removed (a SET makes a key persistent). Counts as one change.
+    pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
+        let d = &mut self.dbs[db];
+        let entry = Entry { value, lru: lru_clock(now) };
+        if let Some(e) = d.dict.get_mut(key) {
+            *e = entry;
+        } else {
+            d.dict.insert(key.into(), entry);
+        }
+        if !keep_ttl {
+            d.expires.remove(key);
+        }
+        self.dirty += 1;
+    }
+
+    /// Deletes `key`. Returns true if it existed (after lazy expiry).
+    pub fn delete(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        if self.expire_if_needed(db, key, now) {
+            return false;
+        }
+        let d = &mut self.dbs[db];
+        if d.dict.remove(key).is_some() {
+            d.expires.remove(key);
+            self.dirty += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Removes `key` and returns its value and expire time, for RENAME/MOVE/COPY-style moves.
+    /// Counts no change; the caller's insert does.
+    pub fn take(&mut self, db: usize, key: &[u8], now: u64) -> Option<(Entry, Option<u64>)> {
+        self.expire_if_needed(db, key, now);
+        let d = &mut self.dbs[db];
+        let (_, entry) = d.dict.remove(key)?;
+        let ttl = d.expires.remove(key).map(|(_, t)| t);
+        Some((entry, ttl))
+    }
+
+    /// Inserts an entry with an optional expire time, replacing any old key.
+    pub fn put(&mut self, db: usize, key: &[u8], entry: Entry, expire_at: Option<u64>) {
+        let d = &mut self.dbs[db];
+        d.dict.insert(key.into(), entry);
+        match expire_at {
+            Some(t) => {
+                d.expires.insert(key.into(), t);
+            }
+            None => {
+                d.expires.remove(key);
+            }
+        }
+        self.dirty += 1;
+    }
+
+    /// The expire time of `key` in Unix ms, if it has one (no lazy expiry here).
+    pub fn get_expire(&self, db: usize, key: &[u8]) -> Option<u64> {
+        self.dbs[db].expires.get(key).copied()
+    }
+
+    /// Sets the expire time of an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], when: u64) -> bool {
+        let d = &mut self.dbs[db];
+        if !d.dict.contains_key(key) {
+            return false;
+        }
+        if let Some(t) = d.expires.get_mut(key) {
+            *t = when;
+        } else {
+            d.expires.insert(key.into(), when);
+        }
+        self.dirty += 1;
+        true
+    }
+
+    /// Removes the expire time of `key`. Returns true if it had one.
+    pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
+        let removed = self.dbs[db].expires.remove(key).is_some();
+        if removed {
+            self.dirty += 1;
+        }
+        removed
+    }
+
+    /// Counts a change made in place through a `&mut Entry` from a lookup (APPEND, INCR...).
+    pub fn mark_dirty(&mut self, n: u64) {
+        self.dirty += n;
+    }
+
+    /// Empties database `db`, returning how many keys it had.
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        let n = self.dbs[db].len();
+        self.dbs[db] = Db::default();
+        self.dirty += n as u64;
+        n
+    }
+
+    /// Empties every database.
+    pub fn flush_all(&mut self) -> usize {
+        (0..self.dbs.len()).map(|i| self.flush_db(i)).sum()
+    }
+
+    /// Swaps the contents of two databases (`SWAPDB`).
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.dirty += 1;
+    }
+
+    /// Mutable access to a whole database, for the active expire cycle and incremental
+    /// rehashing in the cron.
+    pub(crate) fn db_mut(&mut self, i: usize) -> &mut Db {
+        &mut self.dbs[i]
+    }
+}
+
+/// Redis's LRU clock: seconds, wrapped to 24 bits.
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) & 0xFF_FFFF) as u32
+}
+
+/// Seconds since `lru` by the clock at `now_ms` (`OBJECT IDLETIME`).
+pub fn idle_seconds(lru: u32, now_ms: u64) -> u64 {
+    let clock = lru_clock(now_ms);
+    if clock >= lru {
+        u64::from(clock - lru)
+    } else {
+        u64::from(clock) + 0xFF_FFFF - u64::from(lru)
+    }
+}

@@ -1,0 +1,121 @@
+//! Per-connection state: identity, selected database, protocol, buffers, flags.
+
+use bytes::{Bytes, BytesMut};
+use resp::{Proto, RequestParser};
+
+use super::listener::Stream;
+
+/// What `CLIENT REPLY` chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are dropped until `CLIENT REPLY ON`.
+    Off,
+    /// The reply of the next command is dropped.
+    SkipNext,
+    /// Dropping the reply of the current command (set from SkipNext when it starts).
+    Skip,
+}
+
+/// One client connection (or a fake client with no socket, for scripts and AOF replay).
+pub struct Client {
+    /// Unique, increasing id (`CLIENT ID`).
+    pub id: u64,
+    /// Name from `CLIENT SETNAME` / `HELLO SETNAME`.
+    pub name: Option<Bytes>,
+    /// Selected database.
+    pub db: usize,
+    /// Protocol chosen by `HELLO`.
+    pub proto: Proto,
+    /// True once `AUTH` succeeded or when no password is required.
+    pub authenticated: bool,
+    /// Authenticated user name.
+    pub user: String,
+    /// `CLIENT REPLY` state.
+    pub reply_mode: ReplyMode,
+    /// Close once pending replies are written (QUIT, protocol error).
+    pub close_after_reply: bool,
+    /// Close at the next opportunity, without writing more (CLIENT KILL, limits).
+    pub close_asap: bool,
+    /// `CLIENT NO-EVICT`.
+    pub no_evict: bool,
+    /// `CLIENT NO-TOUCH`.
+    pub no_touch: bool,
+    /// Peer address as `ip:port` (or the socket path for Unix sockets).
+    pub addr: String,
+    /// Local address as `ip:port`.
+    pub laddr: String,
+    /// File descriptor number, or -1 for fake clients.
+    pub fd: i32,
+    /// Creation time, Unix ms.
+    pub ctime: u64,
+    /// Last command time, Unix ms (for `idle` and `timeout`).
+    pub last_interaction: u64,
+    /// Full name of the last command run (`CLIENT LIST cmd=`).
+    pub last_cmd: String,
+    /// `CLIENT SETINFO LIB-NAME`.
+    pub lib_name: Option<Bytes>,
+    /// `CLIENT SETINFO LIB-VER`.
+    pub lib_ver: Option<Bytes>,
+    /// True for a Unix-socket connection.
+    pub unix: bool,
+    /// Bytes read but not parsed yet.
+    pub query: BytesMut,
+    /// Incremental parser state.
+    pub parser: RequestParser,
+    /// Encoded replies not written yet.
+    pub out: Vec<u8>,
+    /// How much of `out` was already written.
+    pub out_pos: usize,
+    /// The socket; `None` for fake clients.
+    pub sock: Option<Stream>,
+    /// Commands run on this connection (for tests and CLIENT INFO `tot-cmds` later).
+    pub commands: u64,
+}
+
+impl Client {
+    /// A new client with the server's defaults.
+    pub fn new(
+        id: u64,
+        sock: Option<Stream>,
+        addr: String,
+        laddr: String,
+        fd: i32,
+        now: u64,
+    ) -> Client {
+        Client {
+            id,
+            name: None,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated: true,
+            user: "default".into(),
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            close_asap: false,
+            no_evict: false,
+            no_touch: false,
+            unix: addr.starts_with('/'),
+            addr,
+            laddr,
+            fd,
+            ctime: now,
+            last_interaction: now,
+            last_cmd: "NULL".into(),
+            lib_name: None,
+            lib_ver: None,
+            query: BytesMut::with_capacity(16 * 1024),
+            parser: RequestParser::default(),
+            out: Vec::new(),
+            out_pos: 0,
+            sock,
+            commands: 0,
+        }
+    }
+
+    /// Bytes of replies waiting to be written.
+    pub fn pending_out(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+}

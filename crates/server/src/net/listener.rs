@@ -1,0 +1,127 @@
+//! Listening sockets: TCP on each `bind` address, and the optional Unix socket.
+
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+/// A connected client socket of either family.
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// Unix domain socket.
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream {
+    /// The raw file descriptor (for `CLIENT LIST fd=`).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// A listening socket of either family.
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// Unix domain socket.
+    Unix(UnixListener),
+}
+
+/// An accepted connection with its peer and local address text.
+pub struct Accepted {
+    /// The socket.
+    pub stream: Stream,
+    /// Peer address (`ip:port`, or the socket path).
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+}
+
+impl Listener {
+    /// Accepts one pending connection.
+    pub fn accept(&self) -> io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                let laddr = s.local_addr().map(|a| fmt_addr(&a)).unwrap_or_default();
+                Ok(Accepted { stream: Stream::Tcp(s), addr: fmt_addr(&peer), laddr })
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept()?;
+                let path = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_default();
+                Ok(Accepted { stream: Stream::Unix(s), addr: format!("{path}:0"), laddr: path })
+            }
+        }
+    }
+}
+
+/// Formats an address as Redis does: `ip:port`, with IPv6 addresses unbracketed.
+pub fn fmt_addr(a: &SocketAddr) -> String {
+    format!("{}:{}", a.ip(), a.port())
+}
+
+/// Opens a TCP listener with `SO_REUSEADDR` and the given backlog.
+pub fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    let std_listener = socket::listen(domain, addr, backlog)?;
+    Ok(TcpListener::from_std(std_listener))
+}
+
+mod socket {
+    //! The one place that needs raw socket calls: mio's `TcpListener::bind` does not let the
+    //! backlog be chosen, and IPv6 sockets must be `IPV6_V6ONLY` so `bind * -::*` can listen
+    //! on both families at the same port, as Redis does.
+    use std::io;
+    use std::net::SocketAddr;
+
+    pub fn listen(
+        domain: i32,
+        addr: SocketAddr,
+        backlog: i32,
+    ) -> io::Result<std::net::TcpListener> {
+        let sock = socket2::Socket::new(
+            socket2::Domain::from(domain),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        sock.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        sock.set_nonblocking(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(backlog)?;
+        Ok(sock.into())
+    }
+}

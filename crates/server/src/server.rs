@@ -1,0 +1,226 @@
+//! `Server`: everything the command thread owns except the clients, and `Ctx`, what a
+//! command handler gets to work with.
+//!
+//! **Invariant:** one thread owns a `Server` and runs commands one at a time; no locks.
+
+use crate::aof::Propagation;
+use crate::commands::spec::CommandSpec;
+use crate::config::{Config, P};
+use crate::error::CmdError;
+use crate::keyspace::{Entry, Keyspace, Touch};
+use crate::log::{Level, Logger};
+use crate::net::client::Client;
+use crate::stats::Stats;
+use crate::types::Value;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use slab::Slab;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// How a requested shutdown should treat persistence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Save if save points are configured (plain SHUTDOWN, SIGTERM).
+    Default,
+    /// `SHUTDOWN NOSAVE`.
+    NoSave,
+    /// `SHUTDOWN SAVE`.
+    Save,
+}
+
+/// A `CLIENT PAUSE` in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    /// Unix ms when the pause ends.
+    pub until: u64,
+    /// True for `CLIENT PAUSE ... ALL`, false for `WRITE`.
+    pub all: bool,
+}
+
+/// The server's state, owned by the command thread.
+pub struct Server {
+    /// The databases.
+    pub ks: Keyspace,
+    /// Current configuration.
+    pub config: Config,
+    /// Counters for INFO.
+    pub stats: Stats,
+    /// The persistence hook.
+    pub propagation: Propagation,
+    /// Log output.
+    pub log: Logger,
+    /// Unix ms at start.
+    pub start_ms: u64,
+    /// Monotonic start, for uptime.
+    pub start_instant: Instant,
+    /// 40 hex characters identifying this run (`run_id`).
+    pub run_id: String,
+    /// Next `CLIENT ID`.
+    pub next_client_id: u64,
+    /// Unix seconds of the last successful save (`LASTSAVE`).
+    pub lastsave: u64,
+    /// Set by SHUTDOWN or a signal; the event loop exits after this iteration.
+    pub shutdown: Option<ShutdownMode>,
+    /// `CLIENT PAUSE` state.
+    pub pause: Option<Pause>,
+    /// When set, the clock is frozen at this Unix ms (tests).
+    pub fixed_clock: Option<u64>,
+    /// The TCP port actually listened on.
+    pub port: u16,
+    /// Random source for RANDOMKEY, sampling and ids.
+    pub rng: SmallRng,
+    /// Cron iterations so far.
+    pub cronloops: u64,
+    /// Path of the running executable (`INFO server executable`).
+    pub executable: String,
+}
+
+impl Server {
+    /// A server with `config`, nothing listening yet.
+    pub fn new(config: Config) -> Server {
+        let dbs = config.int(P::Databases).max(1) as usize;
+        let mut rng = SmallRng::from_os_rng();
+        let run_id: String = (0..40)
+            .map(|_| {
+                let n: u8 = rand::Rng::random_range(&mut rng, 0..16);
+                char::from_digit(u32::from(n), 16).unwrap_or('0')
+            })
+            .collect();
+        let log = Logger {
+            level: Level::from_word(config.word(P::Loglevel)),
+            file: config.str(P::Logfile).to_string(),
+            role: 'C',
+        };
+        let now = wall_ms();
+        Server {
+            ks: Keyspace::new(dbs),
+            port: config.int(P::Port) as u16,
+            config,
+            stats: Stats::default(),
+            propagation: Propagation::default(),
+            log,
+            start_ms: now,
+            start_instant: Instant::now(),
+            run_id,
+            next_client_id: 1,
+            lastsave: now / 1000,
+            shutdown: None,
+            pause: None,
+            fixed_clock: None,
+            rng,
+            cronloops: 0,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Current Unix time in ms (the test clock if one is set).
+    pub fn now_ms(&self) -> u64 {
+        self.fixed_clock.unwrap_or_else(wall_ms)
+    }
+
+    /// Allocates the next client id.
+    pub fn new_client_id(&mut self) -> u64 {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        id
+    }
+}
+
+/// Wall-clock Unix time in milliseconds.
+pub fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Wall-clock Unix time in microseconds.
+pub fn wall_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// What a handler works with: the server, all clients, which one is calling, and the
+/// command's time snapshot (one reading of the clock per command, so a key cannot expire
+/// halfway through it).
+pub struct Ctx<'a> {
+    /// The server state.
+    pub srv: &'a mut Server,
+    /// Every client (CLIENT LIST/KILL need the others).
+    pub clients: &'a mut Slab<Client>,
+    /// Slab key of the calling client.
+    pub cid: usize,
+    /// The command time snapshot, Unix ms.
+    pub now: u64,
+    /// The running command's table row.
+    pub spec: &'static CommandSpec,
+}
+
+impl Ctx<'_> {
+    /// The calling client.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.clients[self.cid]
+    }
+
+    /// The calling client, read-only.
+    pub fn client_ref(&self) -> &Client {
+        &self.clients[self.cid]
+    }
+
+    /// The selected database index.
+    pub fn db(&self) -> usize {
+        self.clients[self.cid].db
+    }
+
+    fn touch_mode(&self) -> Touch {
+        if self.clients[self.cid].no_touch {
+            Touch::No
+        } else {
+            Touch::Yes
+        }
+    }
+
+    /// Looks up `key` for reading in the selected database (lazy expiry, hit/miss stats).
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let (db, now, touch) = (self.db(), self.now, self.touch_mode());
+        self.srv.ks.lookup_read(db, key, now, touch)
+    }
+
+    /// Looks up `key` for writing in the selected database.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let (db, now) = (self.db(), self.now);
+        self.srv.ks.lookup_write(db, key, now)
+    }
+
+    /// Reads a string value: `Ok(None)` if missing, `WRONGTYPE` if another type.
+    pub fn read_str(
+        &mut self,
+        key: &[u8],
+    ) -> Result<Option<&mut crate::types::StrValue>, CmdError> {
+        match self.lookup_read(key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+        }
+    }
+
+    /// Stores a value in the selected database; `keep_ttl` keeps an existing expire time.
+    pub fn set_value(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let (db, now) = (self.db(), self.now);
+        self.srv.ks.set(db, key, value, now, keep_ttl);
+    }
+
+    /// Deletes `key` from the selected database.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let (db, now) = (self.db(), self.now);
+        self.srv.ks.delete(db, key, now)
+    }
+
+    /// Sets an absolute expire time (Unix ms) on an existing key.
+    pub fn set_expire(&mut self, key: &[u8], when: u64) -> bool {
+        let db = self.db();
+        self.srv.ks.set_expire(db, key, when)
+    }
+
+    /// The expire time of `key`, if any.
+    pub fn get_expire(&self, key: &[u8]) -> Option<u64> {
+        self.srv.ks.get_expire(self.db(), key)
+    }
+}
