@@ -1,0 +1,155 @@
+//! Shared test support: start keel-server or the redis-server oracle on a free loopback
+//! port in a temporary directory, and talk raw RESP to it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process, killed on drop.
+pub struct TestServer {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().unwrap().port()
+}
+
+/// Path of the keel-server binary built for these tests.
+pub fn keel_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keel-server"))
+}
+
+/// Path of redis-server, or None when it is not installed (CI installs it).
+pub fn redis_bin() -> Option<PathBuf> {
+    for dir in ["/usr/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join("redis-server");
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Starts keel-server with `args` added to `--port <free> --bind 127.0.0.1`.
+pub fn start_keel(args: &[&str]) -> TestServer {
+    start(&keel_bin(), args)
+}
+
+/// Starts the redis-server oracle with persistence off.
+pub fn start_redis(args: &[&str]) -> TestServer {
+    let bin = redis_bin()
+        .expect("redis-server is not installed: run .ci/run or apt-get install redis-server");
+    let mut all = vec!["--save", "", "--appendonly", "no"];
+    all.extend_from_slice(args);
+    start(&bin, &all)
+}
+
+fn start(bin: &Path, args: &[&str]) -> TestServer {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("server.log");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(bin);
+        cmd.arg("--port").arg(port.to_string()).arg("--bind").arg("127.0.0.1");
+        cmd.arg("--dir").arg(dir.path());
+        cmd.args(args);
+        cmd.stdout(Stdio::from(logf.try_clone().unwrap()))
+            .stderr(Stdio::from(logf))
+            .stdin(Stdio::null());
+        let child = cmd.spawn().expect("spawn server");
+        let mut srv = TestServer { child, port, dir, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return srv;
+            }
+            if let Ok(Some(_)) = srv.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = srv.child.kill();
+    }
+    panic!("server {} did not start", bin.display());
+}
+
+/// A raw RESP connection: sends commands, returns reply bytes exactly as received.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn new(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn { stream, buf: Vec::new() }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends one command as a multibulk.
+    pub fn send(&mut self, argv: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+        for a in argv {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send_raw(&out);
+    }
+
+    /// Reads exactly one complete reply and returns its raw bytes (None on EOF/timeout).
+    pub fn read_reply(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Ok(Some((_, used))) = resp::reply::decode(&self.buf) {
+                let raw: Vec<u8> = self.buf.drain(..used).collect();
+                return Some(raw);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Sends a command and returns the raw reply.
+    pub fn cmd(&mut self, argv: &[&[u8]]) -> Vec<u8> {
+        self.send(argv);
+        self.read_reply().expect("a reply")
+    }
+
+    /// Sends a command given as one string of space-separated words.
+    pub fn cmd_str(&mut self, line: &str) -> String {
+        let parts: Vec<&[u8]> = line.split(' ').map(|s| s.as_bytes()).collect();
+        String::from_utf8_lossy(&self.cmd(&parts)).into_owned()
+    }
+
+    /// True once the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        self.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}

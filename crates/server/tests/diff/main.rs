@@ -1,0 +1,174 @@
+//! The differential suite: the same command scripts against the real redis-server and
+//! keel-server, raw replies compared byte for byte.
+//!
+//! Case files live in `cases/<family>.txt`:
+//! ```text
+//! # a comment
+//! === name of a case            (a case: fresh connections, both servers FLUSHALL first)
+//! SET k "hello world"           (a command, quoted like redis-cli / inline commands)
+//! !sort SMEMBERS s              (compare after sorting the reply's array elements)
+//! !ignore DEBUG SLEEP 0         (run on both, compare nothing)
+//! !shape TTL k                  (compare with every integer replaced by #)
+//! !sleep 1100                   (pause the script, milliseconds)
+//! ```
+//! Every case that differs fails the test, unless `divergences.txt` lists it as
+//! `<file>: <case name> -- <reason>`; a listed case that no longer differs fails too, so the
+//! list only ever holds real, explained differences.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{start_keel, start_redis, Conn};
+use std::collections::HashMap;
+
+struct Case {
+    name: String,
+    lines: Vec<(usize, String)>,
+}
+
+fn parse_cases(text: &str) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("===") {
+            cases.push(Case { name: name.trim().to_string(), lines: Vec::new() });
+            continue;
+        }
+        if cases.is_empty() {
+            cases.push(Case { name: "(top)".into(), lines: Vec::new() });
+        }
+        if let Some(c) = cases.last_mut() {
+            c.lines.push((n + 1, line.to_string()));
+        }
+    }
+    cases
+}
+
+fn divergences() -> HashMap<String, String> {
+    let text = include_str!("divergences.txt");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            l.split_once(" -- ").map(|(k, why)| (k.trim().to_string(), why.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Sorts the elements of a top-level array reply (for unordered replies).
+fn sort_reply(raw: &[u8]) -> Vec<u8> {
+    match resp::reply::decode(raw) {
+        Ok(Some((frame, _))) => {
+            let mut items = match frame {
+                resp::Frame::Array(v) | resp::Frame::Set(v) => v,
+                other => return format!("{other:?}").into_bytes(),
+            };
+            let mut enc: Vec<Vec<u8>> = items
+                .drain(..)
+                .map(|f| {
+                    let mut o = Vec::new();
+                    resp::encode(&f, resp::Proto::Resp3, &mut o);
+                    o
+                })
+                .collect();
+            enc.sort();
+            enc.concat()
+        }
+        _ => raw.to_vec(),
+    }
+}
+
+fn mask_integers(raw: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::new();
+    for line in text.split_inclusive("\r\n") {
+        if line.starts_with(':') {
+            out.push_str(":#\r\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
+}
+
+fn show(raw: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(raw))
+}
+
+/// Runs one case file against both servers; returns human-readable failures.
+fn run_file(family: &str, text: &str) -> Vec<String> {
+    let redis = start_redis(&[]);
+    let keel = start_keel(&[]);
+    let known = divergences();
+    let mut failures = Vec::new();
+    for case in parse_cases(text) {
+        let key = format!("{family}: {}", case.name);
+        let mut ra = Conn::new(redis.port);
+        let mut ka = Conn::new(keel.port);
+        ra.cmd(&[b"FLUSHALL"]);
+        ka.cmd(&[b"FLUSHALL"]);
+        let mut diffs = Vec::new();
+        for (lineno, line) in &case.lines {
+            let (mode, cmd) = match line.strip_prefix('!') {
+                Some(rest) => match rest.split_once(' ') {
+                    Some((m, c)) => (m, c),
+                    None => (rest, ""),
+                },
+                None => ("", line.as_str()),
+            };
+            if mode == "sleep" {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    cmd.trim().parse().unwrap_or(0),
+                ));
+                continue;
+            }
+            let Some(argv) = resp::request::split_args(cmd.as_bytes()) else {
+                failures.push(format!("{family}.txt:{lineno}: unbalanced quotes"));
+                continue;
+            };
+            let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+            ra.send(&argv);
+            ka.send(&argv);
+            let r = ra.read_reply().unwrap_or_else(|| b"<connection closed>".to_vec());
+            let k = ka.read_reply().unwrap_or_else(|| b"<connection closed>".to_vec());
+            let (r, k) = match mode {
+                "sort" => (sort_reply(&r), sort_reply(&k)),
+                "shape" => (mask_integers(&r), mask_integers(&k)),
+                "ignore" => (Vec::new(), Vec::new()),
+                _ => (r, k),
+            };
+            if r != k {
+                diffs.push(format!(
+                    "  line {lineno}: {cmd}\n    redis: {}\n    keel:  {}",
+                    show(&r),
+                    show(&k)
+                ));
+            }
+        }
+        match (known.get(&key), diffs.is_empty()) {
+            (None, false) => failures.push(format!("{key}\n{}", diffs.join("\n"))),
+            (Some(_), true) => failures
+                .push(format!("{key}: listed in divergences.txt but now matches; remove it")),
+            (Some(why), false) => eprintln!("known divergence {key}: {why}"),
+            (None, true) => {}
+        }
+    }
+    failures
+}
+
+macro_rules! families {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let text = include_str!(concat!("cases/", stringify!($name), ".txt"));
+                let failures = run_file(stringify!($name), text);
+                assert!(failures.is_empty(), "{} case(s) differ from redis-server:\n{}", failures.len(), failures.join("\n"));
+            }
+        )*
+    };
+}
+
+families!(strings, keys, connection, client, server, config, command, expire);
