@@ -76,7 +76,10 @@ fn start(bin: &Path, args: &[&str]) -> TestServer {
         let mut srv = TestServer { child, port, dir, log };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Wait for the log line rather than probing with a connection, so tests that
+            // count clients (maxclients, CLIENT LIST) see only their own.
+            let log = std::fs::read_to_string(&srv.log).unwrap_or_default();
+            if log.contains("Ready to accept connections") {
                 return srv;
             }
             if let Ok(Some(_)) = srv.child.try_wait() {

@@ -1,0 +1,1 @@
+//! TCP tests: config (filled in by the config work).

@@ -1,0 +1,1 @@
+//! TCP tests: connection (filled in by the connection work).

@@ -1,0 +1,1 @@
+//! TCP tests: expire (filled in by the expire work).
