@@ -62,6 +62,8 @@ pub enum CmdError {
     BadClientName,
     /// `ERR No such client`
     NoSuchClient,
+    /// `ERR max number of clients reached` (sent before closing a connection over maxclients)
+    MaxClients,
     /// `ERR Errors trying to SHUTDOWN. Check logs.`
     ShutdownFailed,
     /// Any other error whose full text (code first, no `-`, no CRLF) is fixed at compile time.
@@ -126,6 +128,7 @@ impl CmdError {
                 "ERR Client names cannot contain spaces, newlines or special characters.".into()
             }
             NoSuchClient => "ERR No such client".into(),
+            MaxClients => "ERR max number of clients reached".into(),
             ShutdownFailed => "ERR Errors trying to SHUTDOWN. Check logs.".into(),
             Static(s) => (*s).into(),
             Dynamic(s) => return s.clone(),

@@ -48,6 +48,8 @@ pub struct EventLoop {
     paused: Vec<usize>,
     signals: signal_hook_mio::v1_0::Signals,
     unix_path: Option<String>,
+    /// Scratch buffer every socket read goes through.
+    read_buf: Vec<u8>,
 }
 
 impl EventLoop {
@@ -129,6 +131,7 @@ impl EventLoop {
             paused: Vec::new(),
             signals,
             unix_path,
+            read_buf: vec![0; READ_CHUNK],
         })
     }
 
@@ -224,7 +227,10 @@ impl EventLoop {
             let mut stream = accepted.stream;
             let maxclients = self.srv.config.int(P::Maxclients) as usize;
             if self.clients.len() >= maxclients {
-                let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                let mut out = Vec::new();
+                let text = crate::error::CmdError::MaxClients.text();
+                resp::encode(&Frame::Error(bytes::Bytes::from(text)), resp::Proto::Resp2, &mut out);
+                let _ = stream.write(&out);
                 self.srv.stats.rejected_connections += 1;
                 continue;
             }
@@ -264,31 +270,24 @@ impl EventLoop {
         {
             let Some(c) = self.clients.get_mut(cid) else { return };
             let Some(sock) = c.sock.as_mut() else { return };
+            // Read into one reusable buffer and append only what arrived: growing the query
+            // buffer by a zeroed chunk per read would cost a 16 KB memset per command.
             while total < READ_BUDGET {
-                let len = c.query.len();
-                c.query.resize(len + READ_CHUNK, 0);
-                match sock.read(&mut c.query[len..]) {
+                match sock.read(&mut self.read_buf) {
                     Ok(0) => {
-                        c.query.truncate(len);
                         closed = true;
                         break;
                     }
                     Ok(n) => {
-                        c.query.truncate(len + n);
+                        c.query.extend_from_slice(&self.read_buf[..n]);
                         total += n;
-                        if n < READ_CHUNK {
+                        if n < self.read_buf.len() {
                             break;
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        c.query.truncate(len);
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                        c.query.truncate(len);
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
-                        c.query.truncate(len);
                         closed = true;
                         break;
                     }
@@ -408,8 +407,11 @@ impl EventLoop {
     }
 
     fn mark_write(&mut self, cid: usize) {
-        if !self.pending_write.contains(&cid) {
-            self.pending_write.push(cid);
+        if let Some(c) = self.clients.get_mut(cid) {
+            if !c.write_pending {
+                c.write_pending = true;
+                self.pending_write.push(cid);
+            }
         }
     }
 
@@ -434,6 +436,7 @@ impl EventLoop {
         let mut written = 0u64;
         {
             let Some(c) = self.clients.get_mut(cid) else { return };
+            c.write_pending = false;
             let Some(sock) = c.sock.as_mut() else { return };
             while c.out_pos < c.out.len() {
                 match sock.write(&c.out[c.out_pos..]) {
@@ -472,7 +475,10 @@ impl EventLoop {
                 Interest::READABLE
             };
             let token = Token(CLIENT_BASE + cid);
-            if !close {
+            // Re-register only when the interest changes: an epoll_ctl per reply would
+            // double the system calls of a request.
+            if !close && want_writable != c.writable_interest {
+                c.writable_interest = want_writable;
                 let _ = match sock {
                     Stream::Tcp(s) => self.poll.registry().reregister(s, token, interest),
                     Stream::Unix(s) => self.poll.registry().reregister(s, token, interest),

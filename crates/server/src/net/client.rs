@@ -70,6 +70,10 @@ pub struct Client {
     pub out_pos: usize,
     /// The socket; `None` for fake clients.
     pub sock: Option<Stream>,
+    /// Queued in the event loop's list of clients with replies to write.
+    pub write_pending: bool,
+    /// Registered for writable events (a reply did not fit in the socket buffer).
+    pub writable_interest: bool,
     /// Commands run on this connection (for tests and CLIENT INFO `tot-cmds` later).
     pub commands: u64,
 }
@@ -111,6 +115,8 @@ impl Client {
             out_pos: 0,
             sock,
             commands: 0,
+            write_pending: false,
+            writable_interest: false,
         }
     }
 
