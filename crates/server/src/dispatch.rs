@@ -26,10 +26,10 @@ pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
             args: argv[1..].iter().take(64).cloned().collect(),
         });
     };
-    let (spec, fullname) = if spec.subcommands.is_empty() {
+    // A container named alone runs as itself: that is an arity error for CLIENT (-2) but
+    // a real command for COMMAND (-1).
+    let (spec, fullname) = if spec.subcommands.is_empty() || argv.len() == 1 {
         (spec, None)
-    } else if argv.len() == 1 {
-        return Err(CmdError::WrongArity(spec.name.to_string()));
     } else {
         match commands::subcommand(spec, &argv[1]) {
             Some(sub) => (sub, Some(spec.name)),
@@ -93,6 +93,10 @@ pub fn execute(
     let db = clients[cid].db;
     let started = Instant::now();
     let mut args = Args::new(argv);
+    if name.contains('|') {
+        // A subcommand's handler reads its own arguments, after the subcommand name.
+        args.seek(2);
+    }
     let result = {
         let mut ctx = Ctx { srv, clients, cid, now, spec };
         (spec.handler)(&mut ctx, &mut args)

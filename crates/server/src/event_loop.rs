@@ -369,22 +369,20 @@ impl EventLoop {
                     return;
                 }
             }
-            let skip = match c.reply_mode {
-                ReplyMode::SkipNext => {
-                    c.reply_mode = ReplyMode::Skip;
-                    true
-                }
-                ReplyMode::Off => true,
-                _ => false,
-            };
+            if c.reply_mode == ReplyMode::SkipNext {
+                c.reply_mode = ReplyMode::Skip;
+            }
             let frame = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
             let Some(c) = self.clients.get_mut(cid) else { return };
-            // CLIENT REPLY ON must be acknowledged even though replies were off.
+            // A reply is sent only if replies are on once the command ran: this drops replies
+            // under OFF and SKIP and the answers to CLIENT REPLY OFF/SKIP themselves, but
+            // acknowledges CLIENT REPLY ON.
             let now_on = c.reply_mode == ReplyMode::On;
             if c.reply_mode == ReplyMode::Skip {
                 c.reply_mode = ReplyMode::On;
             }
-            if !skip || now_on {
+            let suppressed = std::mem::take(&mut self.srv.suppress_reply);
+            if now_on && !suppressed {
                 self.reply(cid, &frame);
             }
             if let Some(c) = self.clients.get_mut(cid) {

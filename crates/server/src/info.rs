@@ -1,50 +1,475 @@
 //! `INFO`: every section rendered with Redis's exact field names.
+//!
+//! Values Keel has are real; values of features Keel does not have (replication, forks,
+//! defragmentation, threaded I/O, scripting) are the ones an idle Redis with that feature
+//! unused reports. Memory figures come from the kernel (`/proc/self/statm`): the allocator's
+//! own counters are later work, so `used_memory` is the resident set size for now.
 
+use crate::config::P;
 use crate::server::Ctx;
 use std::fmt::Write;
 
-/// Renders the requested sections (`default` when none is named).
-pub fn render(ctx: &mut Ctx<'_>, sections: &[Vec<u8>]) -> Vec<u8> {
-    let all = sections.is_empty()
-        || sections.iter().any(|s| s == b"all" || s == b"everything" || s == b"default");
-    let want = |name: &str| all || sections.iter().any(|s| s == name.as_bytes());
+/// The sections in the order INFO prints them; `true` when part of `default`.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
+
+/// Renders the requested sections (`default` when none is named). Unknown section names are
+/// skipped, so `INFO nosuch` is an empty text, as in Redis.
+pub fn render(ctx: &mut Ctx<'_>, asked: &[Vec<u8>]) -> Vec<u8> {
+    let is = |w: &str| asked.iter().any(|s| s == w.as_bytes());
+    let all = is("all") || is("everything");
+    let default = asked.is_empty() || is("default");
     let mut out = String::new();
-    if want("server") {
-        let uptime = ctx.srv.start_instant.elapsed().as_secs();
-        let _ = write!(
-            out,
-            "# Server\r\nredis_version:{}\r\nkeel_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
-            crate::REDIS_VERSION,
-            crate::KEEL_VERSION,
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            std::process::id(),
-            ctx.srv.run_id,
-            ctx.srv.port,
-            uptime,
-            uptime / 86400,
-            ctx.srv.config.int(crate::config::P::Hz),
-            ctx.srv.executable,
-            ctx.srv.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-        );
-    }
-    if want("keyspace") {
+    for &(name, in_default) in SECTIONS {
+        if !(all || (default && in_default) || is(name)) {
+            continue;
+        }
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        out.push_str("# Keyspace\r\n");
-        for (i, db) in ctx.srv.ks.dbs().iter().enumerate() {
-            if !db.is_empty() {
-                let _ = write!(
-                    out,
-                    "db{}:keys={},expires={},avg_ttl={}\r\n",
-                    i,
-                    db.len(),
-                    db.expires_len(),
-                    db.avg_ttl
-                );
+        let title = match name {
+            "cpu" => "CPU".to_string(),
+            n => {
+                let mut t = n.to_string();
+                t[..1].make_ascii_uppercase();
+                t
             }
-        }
+        };
+        let _ = write!(out, "# {title}\r\n");
+        let body = match name {
+            "server" => server(ctx),
+            "clients" => clients(ctx),
+            "memory" => memory(ctx),
+            "persistence" => persistence(ctx),
+            "stats" => stats(ctx),
+            "replication" => replication(ctx),
+            "cpu" => cpu(),
+            "commandstats" => commandstats(ctx),
+            "errorstats" => errorstats(ctx),
+            "cluster" => "cluster_enabled:0\r\n".to_string(),
+            "keyspace" => keyspace(ctx),
+            _ => String::new(),
+        };
+        out.push_str(&body);
     }
     out.into_bytes()
+}
+
+/// Appends `name:value` lines.
+fn fields(out: &mut String, list: &[(&str, String)]) {
+    for (k, v) in list {
+        let _ = write!(out, "{k}:{v}\r\n");
+    }
+}
+
+fn server(ctx: &mut Ctx<'_>) -> String {
+    let srv = &ctx.srv;
+    let uptime = srv.start_instant.elapsed().as_secs();
+    let hz = srv.config.int(P::Hz);
+    let mut out = String::new();
+    fields(
+        &mut out,
+        &[
+            ("redis_version", crate::REDIS_VERSION.into()),
+            ("keel_version", crate::KEEL_VERSION.into()),
+            ("redis_git_sha1", "00000000".into()),
+            ("redis_git_dirty", "0".into()),
+            ("redis_build_id", "0".into()),
+            ("redis_mode", "standalone".into()),
+            ("os", os_name()),
+            ("arch_bits", "64".into()),
+            ("monotonic_clock", "POSIX clock_gettime".into()),
+            ("multiplexing_api", "epoll".into()),
+            ("atomicvar_api", "c11-builtin".into()),
+            ("gcc_version", "0.0.0".into()),
+            ("process_id", std::process::id().to_string()),
+            ("process_supervised", "no".into()),
+            ("run_id", srv.run_id.clone()),
+            ("tcp_port", srv.port.to_string()),
+            ("server_time_usec", crate::server::wall_us().to_string()),
+            ("uptime_in_seconds", uptime.to_string()),
+            ("uptime_in_days", (uptime / 86400).to_string()),
+            ("hz", hz.to_string()),
+            ("configured_hz", hz.to_string()),
+            ("lru_clock", crate::keyspace::lru_clock(ctx.now).to_string()),
+            ("executable", srv.executable.clone()),
+            (
+                "config_file",
+                srv.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            ),
+            ("io_threads_active", "0".into()),
+            (
+                "listener0",
+                format!(
+                    "name=tcp,bind={},port={}",
+                    srv.config.str(P::Bind).replace(' ', ",bind="),
+                    srv.port
+                ),
+            ),
+        ],
+    );
+    out
+}
+
+/// `Linux 6.1.0-13-amd64 x86_64`, as `uname -srm` prints it.
+fn os_name() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut sys = std::env::consts::OS.to_string();
+    sys[..1].make_ascii_uppercase();
+    format!("{sys} {} {}", release.trim(), std::env::consts::ARCH)
+}
+
+fn clients(ctx: &mut Ctx<'_>) -> String {
+    let connected = ctx.clients.iter().filter(|(_, c)| c.sock.is_some()).count();
+    let max_in = ctx.clients.iter().map(|(_, c)| c.query.len()).max().unwrap_or(0);
+    let max_out = ctx.clients.iter().map(|(_, c)| c.pending_out()).max().unwrap_or(0);
+    let mut out = String::new();
+    fields(
+        &mut out,
+        &[
+            ("connected_clients", connected.to_string()),
+            ("cluster_connections", "0".into()),
+            ("maxclients", ctx.srv.config.int(P::Maxclients).to_string()),
+            ("client_recent_max_input_buffer", max_in.to_string()),
+            ("client_recent_max_output_buffer", max_out.to_string()),
+            ("blocked_clients", "0".into()),
+            ("tracking_clients", "0".into()),
+            ("pubsub_clients", "0".into()),
+            ("watching_clients", "0".into()),
+            ("clients_in_timeout_table", "0".into()),
+            ("total_watched_keys", "0".into()),
+            ("total_blocking_keys", "0".into()),
+            ("total_blocking_keys_on_nokey", "0".into()),
+        ],
+    );
+    out
+}
+
+/// Bytes as Redis's `bytesToHuman` prints them (`1.50M`).
+fn human(n: u64) -> String {
+    let units = [("B", 1u64), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let (unit, size) = units.iter().rev().find(|(_, s)| n >= *s).copied().unwrap_or(("B", 1));
+    format!("{:.2}{unit}", n as f64 / size as f64)
+}
+
+/// Resident set size in bytes, from `/proc/self/statm` (pages of 4 KiB).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn memory(ctx: &mut Ctx<'_>) -> String {
+    let used = rss();
+    let maxmemory = ctx.srv.config.int(P::Maxmemory).max(0) as u64;
+    let sys = total_system_memory();
+    let mut out = String::new();
+    let zero = || "0".to_string();
+    fields(
+        &mut out,
+        &[
+            ("used_memory", used.to_string()),
+            ("used_memory_human", human(used)),
+            ("used_memory_rss", used.to_string()),
+            ("used_memory_rss_human", human(used)),
+            ("used_memory_peak", used.to_string()),
+            ("used_memory_peak_human", human(used)),
+            ("used_memory_peak_perc", "100.00%".into()),
+            ("used_memory_overhead", zero()),
+            ("used_memory_startup", zero()),
+            ("used_memory_dataset", used.to_string()),
+            ("used_memory_dataset_perc", "100.00%".into()),
+            ("allocator_allocated", used.to_string()),
+            ("allocator_active", used.to_string()),
+            ("allocator_resident", used.to_string()),
+            ("total_system_memory", sys.to_string()),
+            ("total_system_memory_human", human(sys)),
+            ("used_memory_lua", "31744".into()),
+            ("used_memory_vm_eval", "31744".into()),
+            ("used_memory_lua_human", "31.00K".into()),
+            ("used_memory_scripts_eval", zero()),
+            ("number_of_cached_scripts", zero()),
+            ("number_of_functions", zero()),
+            ("number_of_libraries", zero()),
+            ("used_memory_vm_functions", "32768".into()),
+            ("used_memory_vm_total", "64512".into()),
+            ("used_memory_vm_total_human", "63.00K".into()),
+            ("used_memory_functions", zero()),
+            ("used_memory_scripts", zero()),
+            ("used_memory_scripts_human", "0B".into()),
+            ("maxmemory", maxmemory.to_string()),
+            ("maxmemory_human", human(maxmemory)),
+            ("maxmemory_policy", ctx.srv.config.word(P::MaxmemoryPolicy).into()),
+            ("allocator_frag_ratio", "1.00".into()),
+            ("allocator_frag_bytes", zero()),
+            ("allocator_rss_ratio", "1.00".into()),
+            ("allocator_rss_bytes", zero()),
+            ("rss_overhead_ratio", "1.00".into()),
+            ("rss_overhead_bytes", zero()),
+            ("mem_fragmentation_ratio", "1.00".into()),
+            ("mem_fragmentation_bytes", zero()),
+            ("mem_not_counted_for_evict", zero()),
+            ("mem_replication_backlog", zero()),
+            ("mem_total_replication_buffers", zero()),
+            ("mem_clients_slaves", zero()),
+            ("mem_clients_normal", zero()),
+            ("mem_cluster_links", zero()),
+            ("mem_aof_buffer", zero()),
+            ("mem_allocator", "jemalloc".into()),
+            ("active_defrag_running", zero()),
+            ("lazyfree_pending_objects", zero()),
+            ("lazyfreed_objects", zero()),
+        ],
+    );
+    out
+}
+
+fn persistence(ctx: &mut Ctx<'_>) -> String {
+    let mut out = String::new();
+    let z = || "0".to_string();
+    let none = || "-1".to_string();
+    let ok = || "ok".to_string();
+    fields(
+        &mut out,
+        &[
+            ("loading", z()),
+            ("async_loading", z()),
+            ("current_cow_peak", z()),
+            ("current_cow_size", z()),
+            ("current_cow_size_age", z()),
+            ("current_fork_perc", "0.00".into()),
+            ("current_save_keys_processed", z()),
+            ("current_save_keys_total", z()),
+            ("rdb_changes_since_last_save", ctx.srv.ks.dirty.to_string()),
+            ("rdb_bgsave_in_progress", z()),
+            ("rdb_last_save_time", ctx.srv.lastsave.to_string()),
+            ("rdb_last_bgsave_status", ok()),
+            ("rdb_last_bgsave_time_sec", none()),
+            ("rdb_current_bgsave_time_sec", none()),
+            ("rdb_saves", z()),
+            ("rdb_last_cow_size", z()),
+            ("rdb_last_load_keys_expired", z()),
+            ("rdb_last_load_keys_loaded", z()),
+            ("aof_enabled", u8::from(ctx.srv.config.bool(P::Appendonly)).to_string()),
+            ("aof_rewrite_in_progress", z()),
+            ("aof_rewrite_scheduled", z()),
+            ("aof_last_rewrite_time_sec", none()),
+            ("aof_current_rewrite_time_sec", none()),
+            ("aof_last_bgrewrite_status", ok()),
+            ("aof_rewrites", z()),
+            ("aof_rewrites_consecutive_failures", z()),
+            ("aof_last_write_status", ok()),
+            ("aof_last_cow_size", z()),
+            ("module_fork_in_progress", z()),
+            ("module_fork_last_cow_size", z()),
+        ],
+    );
+    out
+}
+
+fn stats(ctx: &mut Ctx<'_>) -> String {
+    let st = &ctx.srv.stats;
+    let ks = &ctx.srv.ks.stats;
+    let z = || "0".to_string();
+    let mut out = String::new();
+    fields(
+        &mut out,
+        &[
+            ("total_connections_received", st.connections.to_string()),
+            ("total_commands_processed", st.commands.to_string()),
+            // Instantaneous rates need a sampling ring in the cron: not kept yet.
+            ("instantaneous_ops_per_sec", z()),
+            ("total_net_input_bytes", st.net_input_bytes.to_string()),
+            ("total_net_output_bytes", st.net_output_bytes.to_string()),
+            ("total_net_repl_input_bytes", z()),
+            ("total_net_repl_output_bytes", z()),
+            ("instantaneous_input_kbps", "0.00".into()),
+            ("instantaneous_output_kbps", "0.00".into()),
+            ("instantaneous_input_repl_kbps", "0.00".into()),
+            ("instantaneous_output_repl_kbps", "0.00".into()),
+            ("rejected_connections", st.rejected_connections.to_string()),
+            ("sync_full", z()),
+            ("sync_partial_ok", z()),
+            ("sync_partial_err", z()),
+            ("expired_keys", ks.expired.to_string()),
+            ("expired_stale_perc", format!("{:.2}", ks.expired_stale_perc * 100.0)),
+            ("expired_time_cap_reached_count", ks.expired_time_cap_reached.to_string()),
+            ("expire_cycle_cpu_milliseconds", (ks.expire_cycle_time_used / 1000).to_string()),
+            ("evicted_keys", z()),
+            ("evicted_clients", z()),
+            ("total_eviction_exceeded_time", z()),
+            ("current_eviction_exceeded_time", z()),
+            ("keyspace_hits", ks.hits.to_string()),
+            ("keyspace_misses", ks.misses.to_string()),
+            ("pubsub_channels", z()),
+            ("pubsub_patterns", z()),
+            ("pubsubshard_channels", z()),
+            ("latest_fork_usec", z()),
+            ("total_forks", z()),
+            ("migrate_cached_sockets", z()),
+            ("slave_expires_tracked_keys", z()),
+            ("active_defrag_hits", z()),
+            ("active_defrag_misses", z()),
+            ("active_defrag_key_hits", z()),
+            ("active_defrag_key_misses", z()),
+            ("total_active_defrag_time", z()),
+            ("current_active_defrag_time", z()),
+            ("tracking_total_keys", z()),
+            ("tracking_total_items", z()),
+            ("tracking_total_prefixes", z()),
+            ("unexpected_error_replies", z()),
+            ("total_error_replies", st.error_replies.to_string()),
+            ("dump_payload_sanitizations", z()),
+            ("total_reads_processed", z()),
+            ("total_writes_processed", z()),
+            ("io_threaded_reads_processed", z()),
+            ("io_threaded_writes_processed", z()),
+            ("reply_buffer_shrinks", z()),
+            ("reply_buffer_expands", z()),
+            ("eventloop_cycles", ctx.srv.cronloops.to_string()),
+            ("eventloop_duration_sum", z()),
+            ("eventloop_duration_cmd_sum", z()),
+            ("instantaneous_eventloop_cycles_per_sec", z()),
+            ("instantaneous_eventloop_duration_usec", z()),
+            ("acl_access_denied_auth", z()),
+            ("acl_access_denied_cmd", z()),
+            ("acl_access_denied_key", z()),
+            ("acl_access_denied_channel", z()),
+        ],
+    );
+    out
+}
+
+fn replication(ctx: &mut Ctx<'_>) -> String {
+    let mut out = String::new();
+    fields(
+        &mut out,
+        &[
+            ("role", "master".into()),
+            ("connected_slaves", "0".into()),
+            ("master_failover_state", "no-failover".into()),
+            ("master_replid", ctx.srv.run_id.clone()),
+            ("master_replid2", "0".repeat(40)),
+            ("master_repl_offset", "0".into()),
+            ("second_repl_offset", "-1".into()),
+            ("repl_backlog_active", "0".into()),
+            ("repl_backlog_size", ctx.srv.config.int(P::ReplBacklogSize).to_string()),
+            ("repl_backlog_first_byte_offset", "0".into()),
+            ("repl_backlog_histlen", "0".into()),
+        ],
+    );
+    out
+}
+
+/// User and system CPU seconds from a `/proc/.../stat` file (fields 14-17, in clock ticks
+/// of 1/100 s on Linux): (user, sys, children user, children sys).
+fn cpu_times(path: &str) -> [f64; 4] {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it start past the ')'.
+    let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    // After ')' the first field is field 3 (state), so field N is at index N - 3.
+    [at(11), at(12), at(13), at(14)]
+}
+
+fn cpu() -> String {
+    let [user, sys, cuser, csys] = cpu_times("/proc/self/stat");
+    let [tuser, tsys, _, _] = cpu_times("/proc/thread-self/stat");
+    let mut out = String::new();
+    fields(
+        &mut out,
+        &[
+            ("used_cpu_sys", format!("{sys:.6}")),
+            ("used_cpu_user", format!("{user:.6}")),
+            ("used_cpu_sys_children", format!("{csys:.6}")),
+            ("used_cpu_user_children", format!("{cuser:.6}")),
+            ("used_cpu_sys_main_thread", format!("{tsys:.6}")),
+            ("used_cpu_user_main_thread", format!("{tuser:.6}")),
+        ],
+    );
+    out
+}
+
+fn commandstats(ctx: &mut Ctx<'_>) -> String {
+    let mut names: Vec<&String> = ctx.srv.stats.cmd.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        let s = ctx.srv.stats.cmd[name];
+        let per = if s.calls == 0 { 0.0 } else { s.usec as f64 / s.calls as f64 };
+        let _ = write!(
+            out,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
+            s.calls, s.usec, s.rejected_calls, s.failed_calls
+        );
+    }
+    out
+}
+
+fn errorstats(ctx: &mut Ctx<'_>) -> String {
+    let mut out = String::new();
+    for (code, n) in &ctx.srv.stats.errors {
+        let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+    }
+    out
+}
+
+fn keyspace(ctx: &mut Ctx<'_>) -> String {
+    let mut out = String::new();
+    for (i, db) in ctx.srv.ks.dbs().iter().enumerate() {
+        if !db.is_empty() {
+            let _ = write!(
+                out,
+                "db{i}:keys={},expires={},avg_ttl={}\r\n",
+                db.len(),
+                db.expires_len(),
+                db.avg_ttl
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1023), "1023B");
+        assert_eq!(human(1536), "1.50K");
+        assert_eq!(human(3 << 20), "3.00M");
+    }
 }

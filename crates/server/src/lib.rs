@@ -18,6 +18,7 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod event_loop;
+pub mod glob;
 pub mod info;
 pub mod keyspace;
 pub mod log;

@@ -23,6 +23,11 @@ fn main() {
     }
     let config = match config::from_args(&args) {
         Ok(c) => c,
+        // An unreadable file is one log line in Redis; a bad line is the FATAL block on stderr.
+        Err(config::FatalConfig::Open(msg)) => {
+            keel_server::log::Logger::default().warning(&msg);
+            std::process::exit(1);
+        }
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);

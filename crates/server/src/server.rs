@@ -61,6 +61,9 @@ pub struct Server {
     pub lastsave: u64,
     /// Set by SHUTDOWN or a signal; the event loop exits after this iteration.
     pub shutdown: Option<ShutdownMode>,
+    /// Set by a handler whose success is answered by closing the connection rather than
+    /// by a reply (SHUTDOWN); the event loop drops that one reply and clears the flag.
+    pub suppress_reply: bool,
     /// `CLIENT PAUSE` state.
     pub pause: Option<Pause>,
     /// When set, the clock is frozen at this Unix ms (tests).
@@ -105,6 +108,7 @@ impl Server {
             next_client_id: 1,
             lastsave: now / 1000,
             shutdown: None,
+            suppress_reply: false,
             pause: None,
             fixed_clock: None,
             rng,

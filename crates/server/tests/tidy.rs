@@ -35,7 +35,11 @@ fn parameters_not_in_effect_are_documented() {
             missing.push(p.name);
         }
     }
-    assert!(missing.is_empty(), "COMPATIBILITY.md's not-in-effect list lacks: {}", missing.join(", "));
+    assert!(
+        missing.is_empty(),
+        "COMPATIBILITY.md's not-in-effect list lacks: {}",
+        missing.join(", ")
+    );
 }
 
 /// Error texts live in error.rs: no other source file spells out an `-ERR` reply.

@@ -1,14 +1,169 @@
-//! `CLIENT` and its subcommands.
+//! `CLIENT` and its subcommands: identity, listing, killing, reply modes and pauses.
+//!
+//! Keel has no replicas, pub/sub clients, blocking commands or client-side caching yet, so
+//! every connection is a "normal" client, UNBLOCK never finds a blocked client and tracking
+//! is always off; the replies and errors are otherwise Redis's.
 
+use super::connection::validate_client_name;
 use super::spec::{acl, flags::*, unreachable_container, CommandSpec, KeyPos};
 use crate::args::Args;
-use crate::error::CmdError;
-use crate::server::Ctx;
-use resp::Frame;
+use crate::error::{c_prefix, CmdError};
+use crate::net::client::{Client, ReplyMode};
+use crate::server::{Ctx, Pause};
+use crate::types::num;
+use bytes::Bytes;
+use resp::{Frame, Proto};
+use std::fmt::Write as _;
 
-const SUBCOMMANDS: &[CommandSpec] =
-    &[CommandSpec::new("id", 2, NOSCRIPT | LOADING | STALE, acl::CONNECTION, KeyPos::NONE, id)
-        .doc("connection", "5.0.0", "Returns the unique client ID of the connection.", "O(1)")];
+/// Flags of the subcommands any client may use.
+const PLAIN: u32 = NOSCRIPT | LOADING | STALE;
+/// Flags of the subcommands that act on other clients or the whole server.
+const ADMIN_SUB: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+/// Builds one subcommand row of the `connection` group.
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: super::spec::Handler,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+) -> CommandSpec {
+    CommandSpec::new(name, arity, flags, acl::CONNECTION, KeyPos::NONE, handler).doc(
+        "connection",
+        since,
+        summary,
+        complexity,
+    )
+}
+
+const SUBCOMMANDS: &[CommandSpec] = &[
+    sub(
+        "caching",
+        3,
+        PLAIN,
+        caching,
+        "6.0.0",
+        "Instructs the server whether to track the keys in the next request.",
+        "O(1)",
+    ),
+    sub("getname", 2, PLAIN, getname, "2.6.9", "Returns the name of the connection.", "O(1)"),
+    sub(
+        "getredir",
+        2,
+        PLAIN,
+        getredir,
+        "6.0.0",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+        "O(1)",
+    ),
+    sub(
+        "help",
+        2,
+        LOADING | STALE,
+        help,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+    ),
+    sub("id", 2, PLAIN, id, "5.0.0", "Returns the unique client ID of the connection.", "O(1)"),
+    sub("info", 2, PLAIN, info, "6.2.0", "Returns information about the connection.", "O(1)")
+        .tips(&["nondeterministic_output"]),
+    sub(
+        "kill",
+        -3,
+        ADMIN_SUB,
+        kill,
+        "2.4.0",
+        "Terminates open connections.",
+        "O(N) where N is the number of client connections",
+    ),
+    sub(
+        "list",
+        -2,
+        ADMIN_SUB,
+        list,
+        "2.4.0",
+        "Lists open connections.",
+        "O(N) where N is the number of client connections",
+    )
+    .tips(&["nondeterministic_output"]),
+    sub(
+        "no-evict",
+        3,
+        ADMIN_SUB,
+        no_evict,
+        "7.0.0",
+        "Sets the client eviction mode of the connection.",
+        "O(1)",
+    ),
+    sub(
+        "no-touch",
+        3,
+        PLAIN,
+        no_touch,
+        "7.2.0",
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        "O(1)",
+    ),
+    sub("pause", -3, ADMIN_SUB, pause, "3.0.0", "Suspends commands processing.", "O(1)"),
+    sub(
+        "reply",
+        3,
+        PLAIN,
+        reply,
+        "3.2.0",
+        "Instructs the server whether to reply to commands.",
+        "O(1)",
+    ),
+    sub(
+        "setinfo",
+        4,
+        PLAIN,
+        setinfo,
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        "O(1)",
+    ),
+    sub("setname", 3, PLAIN, setname, "2.6.9", "Sets the connection name.", "O(1)"),
+    sub(
+        "tracking",
+        -3,
+        PLAIN,
+        tracking,
+        "6.0.0",
+        "Controls server-assisted client-side caching for the connection.",
+        "O(1). Some options may introduce additional complexity.",
+    ),
+    sub(
+        "trackinginfo",
+        2,
+        PLAIN,
+        trackinginfo,
+        "6.2.0",
+        "Returns information about server-assisted client-side caching for the connection.",
+        "O(1)",
+    ),
+    sub(
+        "unblock",
+        -3,
+        ADMIN_SUB,
+        unblock,
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+        "O(log N) where N is the number of client connections",
+    ),
+    sub(
+        "unpause",
+        2,
+        ADMIN_SUB,
+        unpause,
+        "6.2.0",
+        "Resumes processing of clients that were paused.",
+        "O(N) Where N is the number of paused clients",
+    ),
+];
 
 /// The CLIENT family's table.
 pub const COMMANDS: &[CommandSpec] =
@@ -21,7 +176,462 @@ pub const COMMANDS: &[CommandSpec] =
         )
         .subs(SUBCOMMANDS)];
 
+/// The error Redis gives when a subcommand's arguments do not fit any of its forms; it names
+/// the subcommand as the client typed it.
+fn bad_form(args: &Args) -> CmdError {
+    let typed = args.get(1).map(|b| c_prefix(b, 128)).unwrap_or_default();
+    let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    text.extend_from_slice(typed);
+    text.extend_from_slice(b"'. Try CLIENT HELP.");
+    CmdError::dynamic(text)
+}
+
+/// Reads an `ON`/`OFF` switch (any letter case); anything else is a syntax error.
+fn on_off(args: &mut Args) -> Result<bool, CmdError> {
+    if args.eat("on") {
+        Ok(true)
+    } else if args.eat("off") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
 /// `CLIENT ID`.
 fn id(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::Integer(ctx.client_ref().id as i64))
+}
+
+/// `CLIENT GETNAME`: the name, or null when unnamed.
+fn getname(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(ctx.client_ref().name.clone().map_or(Frame::Null, Frame::Bulk))
+}
+
+/// `CLIENT SETNAME connection-name`: an empty name removes the name.
+fn setname(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let name = args.next_bytes()?;
+    validate_client_name(&name)?;
+    ctx.client().name = (!name.is_empty()).then_some(name);
+    Ok(Frame::ok())
+}
+
+/// `CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>`: an empty value clears the field.
+fn setinfo(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let attr = args.next_bytes()?;
+    let value = args.next_bytes()?;
+    let is_name = attr.eq_ignore_ascii_case(b"lib-name");
+    if !is_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
+        let mut text = b"ERR Unrecognized option '".to_vec();
+        text.extend_from_slice(c_prefix(&attr, usize::MAX));
+        text.push(b'\'');
+        return Err(CmdError::dynamic(text));
+    }
+    if validate_client_name(&value).is_err() {
+        let mut text = b"ERR ".to_vec();
+        text.extend_from_slice(c_prefix(&attr, usize::MAX));
+        text.extend_from_slice(b" cannot contain spaces, newlines or special characters.");
+        return Err(CmdError::dynamic(text));
+    }
+    let value = (!value.is_empty()).then_some(value);
+    let c = ctx.client();
+    if is_name {
+        c.lib_name = value;
+    } else {
+        c.lib_ver = value;
+    }
+    Ok(Frame::ok())
+}
+
+/// `CLIENT INFO`: the caller's `CLIENT LIST` line.
+fn info(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    let line = info_line(ctx.client_ref(), ctx.now);
+    Ok(Frame::Verbatim("txt", Bytes::from(line)))
+}
+
+/// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]`.
+fn list(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut normal = true;
+    if args.len() == 4 && args.eat("type") {
+        normal = client_type_is_normal(args.next_ref()?)?;
+    } else if args.len() > 3 && args.eat("id") {
+        let mut v = Vec::new();
+        for raw in args.rest() {
+            let n = num::parse_i64(raw).ok_or(CmdError::Static("ERR Invalid client ID"))?;
+            v.push(n as u64);
+        }
+        ids = Some(v);
+    } else if args.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    let mut out = String::new();
+    if normal {
+        for (_, c) in ctx.clients.iter().filter(|(k, c)| c.sock.is_some() || *k == ctx.cid) {
+            if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+                out.push_str(&info_line(c, ctx.now));
+            }
+        }
+    }
+    Ok(Frame::Verbatim("txt", Bytes::from(out)))
+}
+
+/// Parses a client type name. Every Keel connection is a normal client, so the answer is
+/// whether the type is `normal`; unknown names are an error.
+fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
+    const OTHERS: &[&[u8]] = &[b"master", b"slave", b"replica", b"pubsub"];
+    if name.eq_ignore_ascii_case(b"normal") {
+        Ok(true)
+    } else if OTHERS.iter().any(|t| name.eq_ignore_ascii_case(t)) {
+        Ok(false)
+    } else {
+        let mut text = b"ERR Unknown client type '".to_vec();
+        text.extend_from_slice(c_prefix(name, usize::MAX));
+        text.push(b'\'');
+        Err(CmdError::dynamic(text))
+    }
+}
+
+/// One `CLIENT LIST` line, fields in Redis 7.2's order, newline-terminated. Counters Keel
+/// does not keep (subscriptions, MULTI, argument memory) are reported as an idle client's.
+fn info_line(c: &Client, now: u64) -> String {
+    let mut flags = String::new();
+    for (on, ch) in [
+        (c.close_after_reply, 'c'),
+        (c.close_asap, 'A'),
+        (c.unix, 'U'),
+        (c.no_evict, 'e'),
+        (c.no_touch, 'T'),
+    ] {
+        if on {
+            flags.push(ch);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    fn text(b: &Option<Bytes>) -> std::borrow::Cow<'_, str> {
+        b.as_deref().map(String::from_utf8_lossy).unwrap_or_default()
+    }
+    let qbuf = c.query.len();
+    let qbuf_free = c.query.capacity() - qbuf;
+    let obl = c.pending_out();
+    let omem = c.out.capacity();
+    let tot_mem = c.query.capacity() + omem + std::mem::size_of::<Client>();
+    let events = if c.writable_interest { "rw" } else { "r" };
+    let resp = if c.proto == Proto::Resp3 { 3 } else { 2 };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
+         ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} \
+         oll=0 omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} \
+         lib-ver={}",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        text(&c.name),
+        now.saturating_sub(c.ctime) / 1000,
+        now.saturating_sub(c.last_interaction) / 1000,
+        flags,
+        c.db,
+        qbuf,
+        qbuf_free,
+        c.query.capacity(),
+        c.query.capacity(),
+        obl,
+        omem,
+        tot_mem,
+        events,
+        c.last_cmd,
+        c.user,
+        resp,
+        text(&c.lib_name),
+        text(&c.lib_ver),
+    );
+    s
+}
+
+/// What `CLIENT KILL` matches; `None` fields match everything.
+#[derive(Default)]
+struct KillFilter {
+    addr: Option<Bytes>,
+    laddr: Option<Bytes>,
+    id: Option<u64>,
+    user: Option<Bytes>,
+    normal: Option<bool>,
+    skip_me: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &Client, is_me: bool) -> bool {
+        !(is_me && self.skip_me)
+            && self.addr.as_ref().is_none_or(|a| a == c.addr.as_bytes())
+            && self.laddr.as_ref().is_none_or(|a| a == c.laddr.as_bytes())
+            && self.id.is_none_or(|id| id == c.id)
+            && self.user.as_ref().is_none_or(|u| u == c.user.as_bytes())
+            && self.normal != Some(false)
+    }
+}
+
+/// `CLIENT KILL ip:port` or `CLIENT KILL <ID id | TYPE type | USER name | ADDR ip:port |
+/// LADDR ip:port | SKIPME yes|no> ...`. The old form answers OK or "No such client"; the new
+/// form counts the clients it closed. The caller is closed after its reply is written,
+/// others before the server next sleeps.
+fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let old_form = args.len() == 3;
+    let mut f = KillFilter { skip_me: !old_form, ..KillFilter::default() };
+    if old_form {
+        f.addr = Some(args.next_bytes()?);
+    } else {
+        while args.remaining() > 0 {
+            let opt = args.next_bytes()?;
+            if args.remaining() == 0 {
+                return Err(CmdError::Syntax);
+            }
+            let val = args.next_bytes()?;
+            let is = |kw: &[u8]| opt.eq_ignore_ascii_case(kw);
+            if is(b"id") {
+                let n = num::parse_i64(&val)
+                    .filter(|&n| n > 0)
+                    .ok_or(CmdError::Static("ERR client-id should be greater than 0"))?;
+                f.id = Some(n as u64);
+            } else if is(b"type") {
+                f.normal = Some(client_type_is_normal(&val)?);
+            } else if is(b"addr") {
+                f.addr = Some(val);
+            } else if is(b"laddr") {
+                f.laddr = Some(val);
+            } else if is(b"user") {
+                // `default` is the only user until ACL users exist.
+                if &val[..] != b"default" {
+                    let mut text = b"ERR No such user '".to_vec();
+                    text.extend_from_slice(c_prefix(&val, usize::MAX));
+                    text.push(b'\'');
+                    return Err(CmdError::dynamic(text));
+                }
+                f.user = Some(val);
+            } else if is(b"skipme") {
+                f.skip_me = if val.eq_ignore_ascii_case(b"yes") {
+                    true
+                } else if val.eq_ignore_ascii_case(b"no") {
+                    false
+                } else {
+                    return Err(CmdError::Syntax);
+                };
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+    }
+    let me = ctx.cid;
+    let mut killed = 0;
+    for (k, c) in ctx.clients.iter_mut() {
+        if c.sock.is_none() || !f.matches(c, k == me) {
+            continue;
+        }
+        if k == me {
+            c.close_after_reply = true;
+        } else {
+            c.close_asap = true;
+        }
+        killed += 1;
+    }
+    match (old_form, killed) {
+        (true, 0) => Err(CmdError::NoSuchClient),
+        (true, _) => Ok(Frame::ok()),
+        (false, n) => Ok(Frame::Integer(n)),
+    }
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`. Only ON is answered: the event loop sends a reply only when
+/// the mode after the command is ON.
+fn reply(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let mode = if args.eat("on") {
+        ReplyMode::On
+    } else if args.eat("off") {
+        ReplyMode::Off
+    } else if args.eat("skip") {
+        ReplyMode::SkipNext
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    ctx.client().reply_mode = mode;
+    Ok(Frame::ok())
+}
+
+/// `CLIENT NO-EVICT ON|OFF`.
+fn no_evict(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let on = on_off(args)?;
+    ctx.client().no_evict = on;
+    Ok(Frame::ok())
+}
+
+/// `CLIENT NO-TOUCH ON|OFF`: reads by this client leave the keys' LRU/LFU data alone.
+fn no_touch(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let on = on_off(args)?;
+    ctx.client().no_touch = on;
+    Ok(Frame::ok())
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: holds clients' commands (all, or only writes) for
+/// `timeout` ms. A pause already in force is only ever lengthened or made stricter.
+fn pause(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    if args.len() > 4 {
+        return Err(bad_form(args));
+    }
+    // Redis checks the mode before the timeout.
+    let timeout = args.next_bytes()?;
+    let all = if args.remaining() == 0 || args.eat("all") {
+        true
+    } else if args.eat("write") {
+        false
+    } else {
+        return Err(CmdError::Static("ERR CLIENT PAUSE mode must be WRITE or ALL"));
+    };
+    let ms = num::parse_i64(&timeout)
+        .ok_or(CmdError::Static("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::TimeoutNegative);
+    }
+    let until = ctx.now.saturating_add(ms as u64);
+    let p = match ctx.srv.pause {
+        Some(old) => Pause { until: old.until.max(until), all: old.all || all },
+        None => Pause { until, all },
+    };
+    ctx.srv.pause = Some(p);
+    Ok(Frame::ok())
+}
+
+/// `CLIENT UNPAUSE`.
+fn unpause(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    ctx.srv.pause = None;
+    Ok(Frame::ok())
+}
+
+/// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: 1 if the client was blocked and is now
+/// released. No Keel command blocks yet, so the answer is always 0.
+fn unblock(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    if args.len() > 4 {
+        return Err(bad_form(args));
+    }
+    // Redis checks the reason before the client id.
+    let id = args.next_bytes()?;
+    if args.remaining() > 0 && !args.eat("timeout") && !args.eat("error") {
+        return Err(CmdError::Static("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+    }
+    num::parse_i64(&id).ok_or(CmdError::NotInteger)?;
+    Ok(Frame::Integer(0))
+}
+
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX prefix ...] [BCAST] [OPTIN] [OPTOUT]
+/// [NOLOOP]`: the options are checked; turning tracking off is always fine, turning it on
+/// is not supported yet.
+fn tracking(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let on = on_off(args)?;
+    while args.remaining() > 0 {
+        if args.eat("redirect") || args.eat("prefix") {
+            args.next_ref()?;
+        } else if !(args.eat("bcast") || args.eat("optin") || args.eat("optout"))
+            && !args.eat("noloop")
+        {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if on {
+        return Err(CmdError::Static(
+            "ERR client-side caching (CLIENT TRACKING ON) is not supported by this server",
+        ));
+    }
+    Ok(Frame::ok())
+}
+
+/// `CLIENT CACHING YES|NO`: only valid in tracking OPTIN/OPTOUT mode, which Keel lacks.
+fn caching(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Err(CmdError::Static(
+        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN \
+         or OPTOUT mode enabled",
+    ))
+}
+
+/// `CLIENT GETREDIR`: -1, tracking being off.
+fn getredir(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(Frame::Integer(-1))
+}
+
+/// `CLIENT TRACKINGINFO`: the description of a connection with tracking off.
+fn trackinginfo(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(Frame::Map(vec![
+        (Frame::bulk(b"flags"), Frame::Set(vec![Frame::bulk(b"off")])),
+        (Frame::bulk(b"redirect"), Frame::Integer(-1)),
+        (Frame::bulk(b"prefixes"), Frame::Array(Vec::new())),
+    ]))
+}
+
+/// The lines of `CLIENT HELP`.
+const HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `CLIENT HELP`.
+fn help(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(help_reply(HELP))
+}
+
+/// A HELP reply: one status line per line of text (shared with `COMMAND HELP`).
+pub fn help_reply(lines: &[&'static str]) -> Frame {
+    Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
 }

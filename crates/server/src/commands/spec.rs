@@ -205,6 +205,9 @@ pub struct CommandSpec {
     pub complexity: &'static str,
     /// `COMMAND INFO` tips (e.g. `nondeterministic_output`).
     pub tips: &'static [&'static str],
+    /// `COMMAND INFO` key-spec flags (`RW`, `access`, `update`, ...) of the command's keys;
+    /// empty means derived from the command flags (`RO access` or `RW update`).
+    pub key_flags: &'static [&'static str],
 }
 
 impl CommandSpec {
@@ -230,6 +233,7 @@ impl CommandSpec {
             since: "",
             complexity: "",
             tips: &[],
+            key_flags: &[],
         }
     }
 
@@ -257,6 +261,12 @@ impl CommandSpec {
     /// Adds `COMMAND INFO` tips.
     pub const fn tips(mut self, tips: &'static [&'static str]) -> CommandSpec {
         self.tips = tips;
+        self
+    }
+
+    /// Sets the key-spec flags `COMMAND INFO` reports for the command's keys.
+    pub const fn key_flags(mut self, key_flags: &'static [&'static str]) -> CommandSpec {
+        self.key_flags = key_flags;
         self
     }
 

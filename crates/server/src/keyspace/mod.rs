@@ -22,6 +22,10 @@ pub struct Entry {
     pub value: Value,
     /// Last access time in seconds (Redis's LRU clock resolution), wrapped to 32 bits.
     pub lru: u32,
+    /// True for a value duplicated by `COPY`. Redis stores the integers 0..9999 as shared
+    /// objects (`OBJECT REFCOUNT` = 2147483647), but COPY makes a private duplicate even of
+    /// those (refcount 1); this flag is how Keel answers the same.
+    pub unshared: bool,
 }
 
 /// One numbered database.
@@ -128,9 +132,15 @@ impl Keyspace {
         &self.dbs
     }
 
+    /// True if `key` has an expire time at or before `now` (without deleting it: KEYS
+    /// only skips such keys, as Redis does).
+    pub fn is_expired(&self, db: usize, key: &[u8], now: u64) -> bool {
+        matches!(self.dbs[db].expires.get(key), Some(&when) if when <= now)
+    }
+
     /// Deletes `key` from `db` if its expire time is at or before `now`. Returns true if it
     /// was deleted.
-    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+    pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
         let d = &mut self.dbs[db];
         match d.expires.get(key) {
             Some(&when) if when <= now => {
@@ -169,6 +179,22 @@ impl Keyspace {
         }
     }
 
+    /// A random key of `db` that is not expired (expired ones met on the way are deleted,
+    /// as Redis's `dbRandomKey` does), or None when the database is empty.
+    pub fn random_key(
+        &mut self,
+        db: usize,
+        now: u64,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Box<[u8]>> {
+        loop {
+            let key = random_dict_key(&self.dbs[db].dict, rng)?;
+            if !self.expire_if_needed(db, &key, now) {
+                return Some(key);
+            }
+        }
+    }
+
     /// Looks a key up for writing: lazy expiry, access clock refresh, no hit/miss counting.
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
@@ -187,7 +213,7 @@ impl Keyspace {
     /// time is removed (a SET makes a key persistent). Counts as one change.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
         let d = &mut self.dbs[db];
-        let entry = Entry { value, lru: lru_clock(now) };
+        let entry = Entry { value, lru: lru_clock(now), unshared: false };
         if let Some(e) = d.dict.get_mut(key) {
             *e = entry;
         } else {
@@ -296,6 +322,34 @@ impl Keyspace {
     /// rehashing in the cron.
     pub(crate) fn db_mut(&mut self, i: usize) -> &mut Db {
         &mut self.dbs[i]
+    }
+}
+
+/// A random key of `dict`: a scan step from a random cursor lands on one bucket (walking on
+/// past empty ones), then one of that bucket's keys is picked; the same two-level choice as
+/// Redis's `dictGetRandomKey`. A step from the same cursor visits the same keys, so the
+/// bucket is counted first and read again to pick, with no allocation.
+fn random_dict_key<V>(dict: &Dict<V>, rng: &mut impl rand::Rng) -> Option<Box<[u8]>> {
+    if dict.is_empty() {
+        return None;
+    }
+    let mut cursor: u64 = rng.random();
+    loop {
+        let mut n = 0usize;
+        let next = dict.scan(cursor, |_, _| n += 1);
+        if n > 0 {
+            let pick = rng.random_range(0..n);
+            let mut i = 0usize;
+            let mut key = None;
+            dict.scan(cursor, |k, _| {
+                if i == pick {
+                    key = Some(k.into());
+                }
+                i += 1;
+            });
+            return key;
+        }
+        cursor = next;
     }
 }
 

@@ -5,6 +5,10 @@
 //! leading spaces). Every command that reads a number goes through this module, so the
 //! accepted forms are the same everywhere.
 
+mod longdouble;
+
+pub use longdouble::AddError;
+
 /// Parses an integer with Redis's strict `string2ll` rules.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
     resp::request::parse_i64(b)
@@ -50,9 +54,68 @@ pub fn i64_bytes(n: i64) -> Vec<u8> {
     itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
 
+/// INCRBYFLOAT's arithmetic: adds the numbers written in `current` and `incr` in extended
+/// precision and returns the sum in Redis's "human" form: 17 decimals with trailing zeros
+/// (and then a bare dot) removed, and `-0` written as `0`.
+pub fn add_long_double(current: &[u8], incr: &[u8]) -> Result<Vec<u8>, AddError> {
+    let mut text = longdouble::add(current, incr)?;
+    trim_fixed(&mut text);
+    Ok(text)
+}
+
+/// Trims a `%.17Lf` rendering the way Redis's `ld2string` does in its human mode.
+fn trim_fixed(text: &mut Vec<u8>) {
+    if text.contains(&b'.') {
+        while text.last() == Some(&b'0') {
+            text.pop();
+        }
+        if text.last() == Some(&b'.') {
+            text.pop();
+        }
+    }
+    // A tiny negative sum prints as "-0.000..." and trims to "-0"; Redis shows "0".
+    if text == b"-0" {
+        *text = b"0".to_vec();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_like_ld2string() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"3.00000000000000000", b"3"),
+            (b"0.30000000000000000", b"0.3"),
+            (b"-0.00000000000000000", b"0"),
+            (b"10.50000000000000000", b"10.5"),
+            (b"100", b"100"),
+            (b"", b""),
+        ];
+        for (input, want) in cases {
+            let mut v = input.to_vec();
+            trim_fixed(&mut v);
+            assert_eq!(&v[..], *want, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn long_double_sums() {
+        assert_eq!(add_long_double(b"0.1", b"0.2"), Ok(b"0.3".to_vec()));
+        assert_eq!(add_long_double(b"10.5", b"0.1"), Ok(b"10.6".to_vec()));
+        assert_eq!(add_long_double(b"0", b"5.0e3"), Ok(b"5000".to_vec()));
+        assert_eq!(add_long_double(b"1", b"-1"), Ok(b"0".to_vec()));
+        assert_eq!(add_long_double(b"0", b"0x10"), Ok(b"16".to_vec()));
+        assert_eq!(add_long_double(b"0", b" 1"), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b"1 "), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b"1\x002"), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b"nan"), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b""), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b"1e99999"), Err(AddError::NotFloat));
+        assert_eq!(add_long_double(b"0", b"inf"), Err(AddError::NanOrInfinity));
+        assert_eq!(add_long_double(b"abc", b"1"), Err(AddError::NotFloat));
+    }
 
     #[test]
     fn doubles() {

@@ -9,7 +9,9 @@ fn pipelined_commands_reply_in_order() {
     let mut c = Conn::new(srv.port);
     let mut batch = Vec::new();
     for i in 0..1000 {
-        batch.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$5\r\nk{i:04}\r\n$1\r\n{}\r\n", i % 10).as_bytes());
+        batch.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n$5\r\nk{i:04}\r\n$1\r\n{}\r\n", i % 10).as_bytes(),
+        );
         batch.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$5\r\nk{i:04}\r\n").as_bytes());
     }
     c.send_raw(&batch);
@@ -56,7 +58,12 @@ fn protocol_errors_reply_then_close() {
     for (input, want) in cases {
         let mut c = Conn::new(srv.port);
         c.send_raw(input);
-        assert_eq!(String::from_utf8_lossy(&c.read_reply().unwrap()), *want, "input {:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            String::from_utf8_lossy(&c.read_reply().unwrap()),
+            *want,
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
         assert!(c.is_closed(), "connection stays open after {:?}", String::from_utf8_lossy(input));
     }
     // The server is still fine.
@@ -158,4 +165,24 @@ fn startup_log_has_the_lines_tools_wait_for() {
     assert!(log.contains(" PID: "), "{log}");
     assert!(log.contains("Server initialized"), "{log}");
     assert!(log.contains("Ready to accept connections tcp"), "{log}");
+}
+
+/// Hostile input: random bytes and half-valid frames on many connections never take the
+/// server down.
+#[test]
+fn random_garbage_never_crashes_the_server() {
+    use rand::{Rng, SeedableRng};
+    let srv = start_keel(&[]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65656c);
+    let prefixes: &[&[u8]] =
+        &[b"*", b"*2\r\n$", b"*1\r\n$4\r\n", b"$", b"*-1\r\n", b"\"", b"*3\r\n$3\r\nSET\r\n"];
+    for round in 0..200 {
+        let mut c = Conn::new(srv.port);
+        let mut data = prefixes[round % prefixes.len()].to_vec();
+        let n = rng.random_range(0..2048);
+        data.extend((0..n).map(|_| rng.random::<u8>()));
+        let _ = c.stream.write_all(&data);
+    }
+    let mut c = Conn::new(srv.port);
+    assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
 }

@@ -45,7 +45,18 @@ fn redis_cli_talks_to_keel() {
 fn redis_benchmark_runs_against_keel() {
     let srv = start_keel(&[]);
     let out = Command::new("redis-benchmark")
-        .args(["-p", &srv.port.to_string(), "-t", "set,get", "-n", "2000", "-c", "4", "-q", "--csv"])
+        .args([
+            "-p",
+            &srv.port.to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            "2000",
+            "-c",
+            "4",
+            "-q",
+            "--csv",
+        ])
         .output()
         .expect("redis-benchmark is installed (redis-tools)");
     let text = String::from_utf8_lossy(&out.stdout);
