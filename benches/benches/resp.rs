@@ -29,7 +29,7 @@ fn pipelined_set_get(c: &mut Criterion) {
 }
 
 fn encode_array(c: &mut Criterion) {
-    let frame = Frame::Array((0..100).map(|i| Frame::bulk_int(i)).collect());
+    let frame = Frame::Array((0..100).map(Frame::bulk_int).collect());
     c.bench_function("resp_encode_array_100", |b| {
         let mut out = Vec::with_capacity(4096);
         b.iter(|| {

@@ -182,7 +182,7 @@ params! {
     ActiveDefragMaxScanFields => "active-defrag-max-scan-fields", Kind::Int { min: 1, max: I64 }, "1000", NOT_IN_EFFECT;
     ActiveDefragThresholdLower => "active-defrag-threshold-lower", Kind::Int { min: 0, max: 1000 }, "10", NOT_IN_EFFECT;
     ActiveDefragThresholdUpper => "active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }, "100", NOT_IN_EFFECT;
-    ActiveExpireEffort => "active-expire-effort", Kind::Int { min: 1, max: 10 }, "1", NOT_IN_EFFECT;
+    ActiveExpireEffort => "active-expire-effort", Kind::Int { min: 1, max: 10 }, "1", 0;
     Activedefrag => "activedefrag", Kind::Bool, "no", NOT_IN_EFFECT;
     Activerehashing => "activerehashing", Kind::Bool, "yes", NOT_IN_EFFECT;
     AlwaysShowLogo => "always-show-logo", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;

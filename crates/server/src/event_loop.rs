@@ -507,7 +507,8 @@ impl EventLoop {
         self.srv.cronloops += 1;
         let now = self.srv.now_ms();
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
-        expire::active_expire_cycle(&mut self.srv.ks, hz, now);
+        let effort = self.srv.config.int(P::ActiveExpireEffort);
+        expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
         // Client idle timeout.
         let timeout = self.srv.config.int(P::Timeout) as u64;
         if timeout > 0 {

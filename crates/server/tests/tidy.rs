@@ -1,5 +1,8 @@
 //! Tidy checks that keep the docs and the code in step (run with the other tests).
 
+// Test code may panic on unexpected failures: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use keel_server::commands::table;
 use keel_server::config::{pflags, PARAMS};
 

@@ -532,8 +532,10 @@ fn tracking(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     while args.remaining() > 0 {
         if args.eat("redirect") || args.eat("prefix") {
             args.next_ref()?;
-        } else if !(args.eat("bcast") || args.eat("optin") || args.eat("optout"))
-            && !args.eat("noloop")
+        } else if !(args.eat("bcast")
+            || args.eat("optin")
+            || args.eat("optout")
+            || args.eat("noloop"))
         {
             return Err(CmdError::Syntax);
         }

@@ -286,30 +286,37 @@ fn scan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     let (dbi, now) = (ctx.db(), ctx.now);
     let dict = ctx.srv.ks.db(dbi).dict();
-    let mut found: Vec<(Box<[u8]>, &'static str)> = Vec::new();
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    let mut sampled: i64 = 0;
     // Like Redis, visit at most 10 buckets per requested key so a sparse table cannot make
-    // one call take long.
+    // one call take long; COUNT bounds the keys looked at, matching the pattern or not.
     let mut budget = count.saturating_mul(10);
     let mut next = cursor;
     loop {
-        next = dict.scan(next, |k, e| found.push((k.into(), e.value.type_name())));
+        next = dict.scan(next, |k, _| {
+            sampled += 1;
+            if pattern.as_ref().is_none_or(|p| glob::matches(p, k, false)) {
+                found.push(k.into());
+            }
+        });
         budget -= 1;
-        if next == 0 || budget <= 0 || found.len() as i64 >= count {
+        if next == 0 || budget <= 0 || sampled >= count {
             break;
         }
     }
     let mut keys = Vec::with_capacity(found.len());
-    for (key, ty) in found {
-        if pattern.as_ref().is_some_and(|p| !glob::matches(p, &key, false)) {
-            continue;
+    for key in found {
+        // Redis 7.2 checks the type with a real read lookup (counting a keyspace hit or
+        // miss, expiring the key if due); without TYPE it only expires.
+        let keep = match &type_name {
+            Some(t) => ctx
+                .peek(&key)
+                .is_some_and(|e| t.eq_ignore_ascii_case(e.value.type_name().as_bytes())),
+            None => !ctx.srv.ks.expire_if_needed(dbi, &key, now),
+        };
+        if keep {
+            keys.push(Frame::bulk(&key));
         }
-        if type_name.as_ref().is_some_and(|t| !t.eq_ignore_ascii_case(ty.as_bytes())) {
-            continue;
-        }
-        if ctx.srv.ks.expire_if_needed(dbi, &key, now) {
-            continue;
-        }
-        keys.push(Frame::bulk(&key));
     }
     let mut buf = itoa::Buffer::new();
     Ok(Frame::Array(vec![Frame::bulk(buf.format(next).as_bytes()), Frame::Array(keys)]))

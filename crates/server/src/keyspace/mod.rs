@@ -104,6 +104,9 @@ pub struct Keyspace {
     pub dirty: u64,
     /// When false (`DEBUG SET-ACTIVE-EXPIRE 0`) the cron does not expire keys.
     pub active_expire: bool,
+    /// The database the next active expire cycle starts with (round robin, so a cycle cut
+    /// short by its time budget does not starve the higher-numbered databases).
+    pub(crate) expire_next_db: usize,
 }
 
 impl Keyspace {
@@ -114,6 +117,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             dirty: 0,
             active_expire: true,
+            expire_next_db: 0,
         }
     }
 

@@ -15,6 +15,9 @@
 //! `<file>: <case name> -- <reason>`; a listed case that no longer differs fails too, so the
 //! list only ever holds real, explained differences.
 
+// Test code may panic on unexpected failures: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -1,5 +1,8 @@
 //! TCP integration tests: a real keel-server on a free loopback port, real clients.
 
+// Test code may panic on unexpected failures: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
