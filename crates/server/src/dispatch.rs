@@ -14,11 +14,32 @@ use crate::server::{Ctx, Server};
 use bytes::Bytes;
 use resp::Frame;
 use slab::Slab;
+use std::borrow::Cow;
 use std::time::Instant;
 
+/// A resolved command: the table row that runs, and its container if it is a subcommand.
+#[derive(Clone, Copy, Debug)]
+pub struct Resolved {
+    /// The container (`client` for `CLIENT LIST`), if any.
+    pub parent: Option<&'static CommandSpec>,
+    /// The row whose handler runs.
+    pub spec: &'static CommandSpec,
+}
+
+impl Resolved {
+    /// The name commandstats and `CLIENT LIST cmd=` use: `get`, or `client|list`.
+    pub fn full_name(&self) -> Cow<'static, str> {
+        match self.parent {
+            Some(parent) => Cow::Owned(format!("{}|{}", parent.name, self.spec.name)),
+            None => Cow::Borrowed(self.spec.name),
+        }
+    }
+}
+
 /// Looks up the table row for `argv`, descending into a subcommand. On failure returns the
-/// error Redis gives for an unknown command, unknown subcommand or wrong arity.
-pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
+/// error Redis gives for an unknown command or subcommand. Arity is checked separately
+/// ([`check_arity`]), so a refused call can still be counted against its command.
+pub fn lookup(argv: &[Bytes]) -> Result<Resolved, CmdError> {
     let name = &argv[0];
     let Some(spec) = commands::table().get(name) else {
         return Err(CmdError::UnknownCommand {
@@ -28,36 +49,30 @@ pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
     };
     // A container named alone runs as itself: that is an arity error for CLIENT (-2) but
     // a real command for COMMAND (-1).
-    let (spec, fullname) = if spec.subcommands.is_empty() || argv.len() == 1 {
-        (spec, None)
-    } else {
-        match commands::subcommand(spec, &argv[1]) {
-            Some(sub) => (sub, Some(spec.name)),
-            None => {
-                return Err(CmdError::UnknownSubcommand {
-                    sub: argv[1].clone(),
-                    cmd: spec.name.to_string(),
-                })
-            }
-        }
-    };
-    let argc = argv.len() as i32;
-    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-        let name = match fullname {
-            Some(parent) => format!("{parent}|{}", spec.name),
-            None => spec.name.to_string(),
-        };
-        return Err(CmdError::WrongArity(name));
+    if spec.subcommands.is_empty() || argv.len() == 1 {
+        return Ok(Resolved { parent: None, spec });
     }
-    Ok(spec)
+    match commands::subcommand(spec, &argv[1]) {
+        Some(sub) => Ok(Resolved { parent: Some(spec), spec: sub }),
+        None => Err(CmdError::UnknownSubcommand { sub: argv[1].clone(), cmd: spec.name.to_string() }),
+    }
 }
 
-/// The name commandstats and `CLIENT LIST cmd=` use: `get`, or `client|list`.
-pub fn full_name(argv: &[Bytes], spec: &'static CommandSpec) -> String {
-    match commands::table().get(&argv[0]) {
-        Some(parent) if !std::ptr::eq(parent, spec) => format!("{}|{}", parent.name, spec.name),
-        _ => spec.name.to_string(),
+/// Redis's arity rule: `N` means exactly N arguments (name included), `-N` at least N.
+pub fn check_arity(r: &Resolved, argc: usize) -> Result<(), CmdError> {
+    let argc = argc as i32;
+    let arity = r.spec.arity;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        return Err(CmdError::WrongArity(r.full_name().into_owned()));
     }
+    Ok(())
+}
+
+/// Lookup and arity check together.
+pub fn resolve(argv: &[Bytes]) -> Result<Resolved, CmdError> {
+    let r = lookup(argv)?;
+    check_arity(&r, argv.len())?;
+    Ok(r)
 }
 
 /// Runs one command for client `cid` and returns its reply.
@@ -74,26 +89,29 @@ pub fn execute(
         c.last_interaction = now;
         c.commands += 1;
     }
-    let spec = match resolve(&argv) {
-        Ok(spec) => spec,
-        Err(e) => {
-            if let CmdError::WrongArity(name) = &e {
-                srv.stats.cmd_mut(name).rejected_calls += 1;
-            }
-            return error_reply(srv, e);
-        }
+    let resolved = match lookup(&argv) {
+        Ok(r) => r,
+        Err(e) => return error_reply(srv, e),
     };
-    let name = full_name(&argv, spec);
-    if !clients[cid].authenticated && !spec.has(flags::NO_AUTH) {
+    let name = resolved.full_name();
+    let refused = check_arity(&resolved, argv.len()).and_then(|()| {
+        if !clients[cid].authenticated && !resolved.spec.has(flags::NO_AUTH) {
+            Err(CmdError::NoAuth)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = refused {
         srv.stats.cmd_mut(&name).rejected_calls += 1;
-        return error_reply(srv, CmdError::NoAuth);
+        return error_reply(srv, e);
     }
-    clients[cid].last_cmd = name.clone();
+    let spec = resolved.spec;
+    clients[cid].last_cmd = Some(resolved);
     let dirty_before = srv.ks.dirty;
     let db = clients[cid].db;
     let started = Instant::now();
     let mut args = Args::new(argv);
-    if name.contains('|') {
+    if resolved.parent.is_some() {
         // A subcommand's handler reads its own arguments, after the subcommand name.
         args.seek(2);
     }
@@ -113,7 +131,7 @@ pub fn execute(
             frame
         }
         Err(e) => {
-            srv.stats.cmd_mut(&name).failed_calls += 1;
+            stat.failed_calls += 1;
             error_reply(srv, e)
         }
     }

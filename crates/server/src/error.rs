@@ -56,6 +56,12 @@ pub enum CmdError {
     TimeoutNotFloat,
     /// `ERR timeout is negative`
     TimeoutNegative,
+    /// `ERR timeout is out of range`
+    TimeoutOutOfRange,
+    /// `ERR timeout is not an integer or out of range`
+    TimeoutNotInteger,
+    /// `UNBLOCKED client unblocked via CLIENT UNBLOCK`
+    Unblocked,
     /// `ERR value is out of range, must be positive`
     MustBePositive,
     /// `ERR Client names cannot contain spaces, newlines or special characters.`
@@ -123,6 +129,9 @@ impl CmdError {
             SameObject => "ERR source and destination objects are the same".into(),
             TimeoutNotFloat => "ERR timeout is not a float or out of range".into(),
             TimeoutNegative => "ERR timeout is negative".into(),
+            TimeoutOutOfRange => "ERR timeout is out of range".into(),
+            TimeoutNotInteger => "ERR timeout is not an integer or out of range".into(),
+            Unblocked => "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
             MustBePositive => "ERR value is out of range, must be positive".into(),
             BadClientName => {
                 "ERR Client names cannot contain spaces, newlines or special characters.".into()

@@ -545,7 +545,7 @@ impl EventLoop {
 fn is_write_for_pause(argv: &[bytes::Bytes]) -> bool {
     use crate::commands::spec::flags;
     match dispatch::resolve(argv) {
-        Ok(spec) => spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE),
+        Ok(r) => r.spec.has(flags::WRITE) || r.spec.has(flags::MAY_REPLICATE),
         Err(_) => false,
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod aof;
 pub mod args;
+pub mod blocking;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

@@ -47,6 +47,8 @@ pub struct Server {
     pub stats: Stats,
     /// The persistence hook.
     pub propagation: Propagation,
+    /// Clients parked in blocking commands.
+    pub blocking: crate::blocking::Blocking,
     /// Log output.
     pub log: Logger,
     /// Unix ms at start.
@@ -101,6 +103,7 @@ impl Server {
             config,
             stats: Stats::default(),
             propagation: Propagation::default(),
+            blocking: crate::blocking::Blocking::default(),
             log,
             start_ms: now,
             start_instant: Instant::now(),
@@ -202,6 +205,7 @@ impl Ctx<'_> {
         match self.lookup_read(key) {
             None => Ok(None),
             Some(Entry { value: Value::Str(s), .. }) => Ok(Some(s)),
+            Some(_) => Err(CmdError::WrongType),
         }
     }
 

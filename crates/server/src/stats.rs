@@ -1,6 +1,6 @@
 //! Server-wide counters for `INFO stats`, `INFO commandstats` and `INFO errorstats`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Per-command counters (`cmdstat_<name>:calls=..,usec=..,rejected_calls=..,failed_calls=..`).
 #[derive(Default, Debug, Clone, Copy)]
@@ -33,7 +33,7 @@ pub struct Stats {
     /// Errors refused before running a command (`unexpected_error_replies` is separate).
     pub rejected_calls: u64,
     /// Per command, keyed by full name (`get`, `client|list`).
-    pub cmd: HashMap<String, CmdStat>,
+    pub cmd: hashbrown::HashMap<String, CmdStat>,
     /// Per error code (`ERR`, `WRONGTYPE`...), sorted as INFO prints them.
     pub errors: BTreeMap<String, u64>,
 }
@@ -54,10 +54,8 @@ impl Stats {
 
     /// The counters of command `name`.
     pub fn cmd_mut(&mut self, name: &str) -> &mut CmdStat {
-        if !self.cmd.contains_key(name) {
-            self.cmd.insert(name.to_string(), CmdStat::default());
-        }
-        self.cmd.entry(name.to_string()).or_default()
+        // entry_ref copies the name only the first time a command runs, not per call.
+        self.cmd.entry_ref(name).or_default()
     }
 
     /// `CONFIG RESETSTAT`: zero every counter.

@@ -343,7 +343,7 @@ fn info_line(c: &Client, now: u64) -> String {
         omem,
         tot_mem,
         events,
-        c.last_cmd,
+        c.last_cmd.map(|r| r.full_name()).unwrap_or(std::borrow::Cow::Borrowed("NULL")),
         c.user,
         resp,
         text(&c.lib_name),

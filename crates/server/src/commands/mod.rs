@@ -4,22 +4,37 @@
 //! handlers of one Redis command group. Dispatch, `COMMAND`, `INFO commandstats` and the
 //! tests all read this one table.
 
+pub mod bitmap;
 pub mod client;
 pub mod connection;
+pub mod geo;
+pub mod hash;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
+pub mod list;
 pub mod server;
+pub mod set;
+pub mod sort;
 pub mod spec;
 pub mod string;
+pub mod zset;
 
 use spec::CommandSpec;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Every family's table, in the order `COMMAND` lists them.
 const FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     keys::COMMANDS,
+    list::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    bitmap::COMMANDS,
+    hyperloglog::COMMANDS,
+    geo::COMMANDS,
+    sort::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,
@@ -28,7 +43,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
 
 /// The lookup map from lowercase name to table row, built once.
 pub struct Table {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    by_name: foldhash::HashMap<&'static str, &'static CommandSpec>,
 }
 
 impl Table {
@@ -70,7 +85,7 @@ pub fn subcommand(parent: &'static CommandSpec, name: &[u8]) -> Option<&'static 
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut by_name = foldhash::HashMap::default();
         for family in FAMILIES {
             for spec in family.iter() {
                 by_name.insert(spec.name, spec);

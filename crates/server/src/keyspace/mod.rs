@@ -107,6 +107,11 @@ pub struct Keyspace {
     /// The database the next active expire cycle starts with (round robin, so a cycle cut
     /// short by its time budget does not starve the higher-numbered databases).
     pub(crate) expire_next_db: usize,
+    /// True while some client is blocked on keys: then every stored key is recorded in
+    /// `ready` so the event loop can re-run the commands waiting on it.
+    pub track_ready: bool,
+    /// Keys written while `track_ready` was set, in order, for blocked clients.
+    pub ready: Vec<(usize, bytes::Bytes)>,
 }
 
 impl Keyspace {
@@ -118,6 +123,8 @@ impl Keyspace {
             dirty: 0,
             active_expire: true,
             expire_next_db: 0,
+            track_ready: false,
+            ready: Vec::new(),
         }
     }
 
@@ -227,6 +234,15 @@ impl Keyspace {
             d.expires.remove(key);
         }
         self.dirty += 1;
+        self.signal_ready(db, key);
+    }
+
+    /// Records that `key` was stored or changed so clients blocked on it get another try.
+    /// Costs nothing while no client is blocked.
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        if self.track_ready {
+            self.ready.push((db, bytes::Bytes::copy_from_slice(key)));
+        }
     }
 
     /// Deletes `key`. Returns true if it existed (after lazy expiry).
@@ -267,6 +283,7 @@ impl Keyspace {
             }
         }
         self.dirty += 1;
+        self.signal_ready(db, key);
     }
 
     /// The expire time of `key` in Unix ms, if it has one (no lazy expiry here).

@@ -53,7 +53,7 @@ pub struct Client {
     /// Last command time, Unix ms (for `idle` and `timeout`).
     pub last_interaction: u64,
     /// Full name of the last command run (`CLIENT LIST cmd=`).
-    pub last_cmd: String,
+    pub last_cmd: Option<crate::dispatch::Resolved>,
     /// `CLIENT SETINFO LIB-NAME`.
     pub lib_name: Option<Bytes>,
     /// `CLIENT SETINFO LIB-VER`.
@@ -74,6 +74,8 @@ pub struct Client {
     pub write_pending: bool,
     /// Registered for writable events (a reply did not fit in the socket buffer).
     pub writable_interest: bool,
+    /// Set while the client waits in a blocking command.
+    pub blocked: Option<crate::blocking::BlockedState>,
     /// Commands run on this connection (for tests and CLIENT INFO `tot-cmds` later).
     pub commands: u64,
 }
@@ -106,7 +108,7 @@ impl Client {
             fd,
             ctime: now,
             last_interaction: now,
-            last_cmd: "NULL".into(),
+            last_cmd: None,
             lib_name: None,
             lib_ver: None,
             query: BytesMut::with_capacity(16 * 1024),
@@ -115,9 +117,16 @@ impl Client {
             out_pos: 0,
             sock,
             commands: 0,
+            blocked: None,
             write_pending: false,
             writable_interest: false,
         }
+    }
+
+    /// Whether a blocking command may park this client: only real connections outside
+    /// MULTI and scripts.
+    pub fn can_block(&self) -> bool {
+        self.sock.is_some()
     }
 
     /// Bytes of replies waiting to be written.

@@ -4,17 +4,32 @@
 //! layer turns them into replies.
 
 pub mod dict;
+pub mod hash;
+pub mod list;
 pub mod num;
+pub mod set;
 pub mod string;
+pub mod zset;
 
+pub use hash::HashValue;
+pub use list::ListValue;
+pub use set::SetValue;
 pub use string::StrValue;
+pub use zset::ZSetValue;
 
-/// A value in the keyspace. Later collections (lists, hashes, sets, sorted sets, streams)
-/// become more variants.
+/// A value in the keyspace. Streams become one more variant later.
 #[derive(Clone, Debug)]
 pub enum Value {
-    /// A string (`TYPE` = `string`).
+    /// A string (`TYPE` = `string`); bitmaps and HyperLogLogs are strings too.
     Str(StrValue),
+    /// A list (`TYPE` = `list`).
+    List(ListValue),
+    /// A hash (`TYPE` = `hash`).
+    Hash(HashValue),
+    /// A set (`TYPE` = `set`).
+    Set(SetValue),
+    /// A sorted set (`TYPE` = `zset`); geo indexes are sorted sets too.
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -22,6 +37,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -29,6 +48,10 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 
@@ -36,6 +59,10 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
+            Value::List(v) => v.heap_size(),
+            Value::Hash(v) => v.heap_size(),
+            Value::Set(v) => v.heap_size(),
+            Value::ZSet(v) => v.heap_size(),
         }
     }
 }

@@ -128,7 +128,6 @@ impl Value {
     /// The string inside, or `None` for another type (the caller answers WRONGTYPE).
     // Until the collection types land, `Str` is the only variant and this pattern cannot
     // fail; the allow keeps the function correct both before and after they do.
-    #[allow(irrefutable_let_patterns)]
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         if let Value::Str(s) = self {
             Some(s)
