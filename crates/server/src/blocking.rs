@@ -93,6 +93,8 @@ pub struct Blocking {
     deadlines: BTreeSet<(u64, usize)>,
     /// Set by [`Ctx::block`] during a handler; taken by dispatch.
     pub(crate) request: Option<BlockRequest>,
+    /// Clients unblocked by `CLIENT UNBLOCK`, with the reply each gets.
+    pub(crate) unblocked: Vec<(usize, Frame)>,
     /// Number of blocked clients (`blocked_clients`).
     pub count: usize,
     /// Blocked on keys (`blocked_keys`... `total_blocking_keys` in INFO).
@@ -155,6 +157,24 @@ impl Blocking {
 }
 
 impl Ctx<'_> {
+    /// `CLIENT UNBLOCK`: releases the blocked client with id `id`, replying its timeout
+    /// reply or, with `error`, the UNBLOCKED error. Returns false if no such client is
+    /// blocked.
+    pub fn unblock_client(&mut self, id: u64, error: bool) -> bool {
+        let Some(cid) = self.clients.iter().find(|(_, c)| c.id == id && c.blocked.is_some()).map(|(k, _)| k) else {
+            return false;
+        };
+        let Some(state) = self.clients[cid].blocked.take() else { return false };
+        self.srv.blocking.unpark(cid, &state);
+        let reply = if error {
+            Frame::Error(Bytes::from(CmdError::Unblocked.text()))
+        } else {
+            state.on_timeout
+        };
+        self.srv.blocking.unblocked.push((cid, reply));
+        true
+    }
+
     /// Asks to park the calling client on `keys` until one becomes ready or `deadline`
     /// passes, when it gets `on_timeout`. Returns false when the client cannot block (MULTI,
     /// scripts): the handler must then reply as the non-blocking form. After a true return

@@ -7,6 +7,7 @@
 //! Clients, EXEC, scripts and AOF replay all come through [`execute`].
 
 use crate::args::Args;
+use crate::blocking::BlockedState;
 use crate::commands::{self, spec::flags, spec::CommandSpec};
 use crate::error::CmdError;
 use crate::net::client::Client;
@@ -75,13 +76,14 @@ pub fn resolve(argv: &[Bytes]) -> Result<Resolved, CmdError> {
     Ok(r)
 }
 
-/// Runs one command for client `cid` and returns its reply.
+/// Runs one command for client `cid` and returns its reply, or `None` when a blocking
+/// command parked the client (its reply comes later, see `blocking.rs`).
 pub fn execute(
     srv: &mut Server,
     clients: &mut Slab<Client>,
     cid: usize,
     argv: Vec<Bytes>,
-) -> Frame {
+) -> Option<Frame> {
     let now = srv.now_ms();
     srv.stats.commands += 1;
     {
@@ -91,7 +93,7 @@ pub fn execute(
     }
     let resolved = match lookup(&argv) {
         Ok(r) => r,
-        Err(e) => return error_reply(srv, e),
+        Err(e) => return Some(error_reply(srv, e)),
     };
     let name = resolved.full_name();
     let refused = check_arity(&resolved, argv.len()).and_then(|()| {
@@ -103,7 +105,7 @@ pub fn execute(
     });
     if let Err(e) = refused {
         srv.stats.cmd_mut(&name).rejected_calls += 1;
-        return error_reply(srv, e);
+        return Some(error_reply(srv, e));
     }
     let spec = resolved.spec;
     clients[cid].last_cmd = Some(resolved);
@@ -123,7 +125,22 @@ pub fn execute(
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;
-    match result {
+    if let Some(req) = srv.blocking.request.take() {
+        if result.is_ok() {
+            let state = BlockedState {
+                db,
+                keys: req.keys,
+                deadline: req.deadline,
+                on_timeout: req.on_timeout,
+                argv: args.into_argv(),
+            };
+            srv.blocking.park(cid, &state);
+            srv.ks.track_ready = true;
+            clients[cid].blocked = Some(state);
+            return None;
+        }
+    }
+    Some(match result {
         Ok(frame) => {
             if spec.has(flags::WRITE) && srv.ks.dirty != dirty_before {
                 srv.propagation.feed(db, args.argv());
@@ -134,7 +151,7 @@ pub fn execute(
             stat.failed_calls += 1;
             error_reply(srv, e)
         }
-    }
+    })
 }
 
 /// Counts an error in errorstats and renders it.

@@ -50,6 +50,8 @@ pub struct EventLoop {
     unix_path: Option<String>,
     /// Scratch buffer every socket read goes through.
     read_buf: Vec<u8>,
+    /// Clients just unblocked whose buffered input must be processed.
+    resume: Vec<usize>,
 }
 
 impl EventLoop {
@@ -132,6 +134,7 @@ impl EventLoop {
             signals,
             unix_path,
             read_buf: vec![0; READ_CHUNK],
+            resume: Vec::new(),
         })
     }
 
@@ -142,7 +145,11 @@ impl EventLoop {
         loop {
             let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u64;
             let period = Duration::from_micros(1_000_000 / hz);
-            let timeout = next_cron.saturating_duration_since(Instant::now());
+            let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if let Some(deadline) = self.srv.blocking.next_deadline() {
+                let wait = Duration::from_millis(deadline.saturating_sub(self.srv.now_ms()));
+                timeout = timeout.min(wait);
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     self.srv.log.warning(&format!("poll failed: {e}"));
@@ -164,6 +171,10 @@ impl EventLoop {
                     }
                 }
             }
+            if self.srv.blocking.count > 0 {
+                self.expire_blocked();
+            }
+            self.resume_unblocked();
             if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
@@ -318,7 +329,8 @@ impl EventLoop {
     fn process_input(&mut self, cid: usize) {
         loop {
             let Some(c) = self.clients.get_mut(cid) else { return };
-            if c.close_after_reply || c.close_asap {
+            // A blocked client's later commands wait in its query buffer until it is served.
+            if c.close_after_reply || c.close_asap || c.blocked.is_some() {
                 return;
             }
             if self.srv.pause.is_some() && !c.query.is_empty() {
@@ -372,7 +384,13 @@ impl EventLoop {
             if c.reply_mode == ReplyMode::SkipNext {
                 c.reply_mode = ReplyMode::Skip;
             }
-            let frame = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+            let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+            self.after_command();
+            let Some(frame) = outcome else {
+                // Parked by a blocking command: its reply comes when a key is ready or at
+                // the deadline.
+                return;
+            };
             let Some(c) = self.clients.get_mut(cid) else { return };
             // A reply is sent only if replies are on once the command ran: this drops replies
             // under OFF and SKIP and the answers to CLIENT REPLY OFF/SKIP themselves, but
@@ -390,6 +408,68 @@ impl EventLoop {
             }
             if self.srv.shutdown.is_some() {
                 return;
+            }
+        }
+    }
+
+    /// After every command: serve clients blocked on keys the command made ready, and
+    /// deliver replies to clients unblocked by CLIENT UNBLOCK.
+    fn after_command(&mut self) {
+        // Bounded: each round serves what the previous one made ready (BLMOVE chains).
+        for _ in 0..1000 {
+            let ready = std::mem::take(&mut self.srv.ks.ready);
+            let unblocked = std::mem::take(&mut self.srv.blocking.unblocked);
+            if ready.is_empty() && unblocked.is_empty() {
+                break;
+            }
+            for (cid, frame) in unblocked {
+                self.reply(cid, &frame);
+                self.resume.push(cid);
+            }
+            for (db, key) in ready {
+                for cid in self.srv.blocking.waiters(db, &key) {
+                    self.retry_blocked(cid);
+                }
+            }
+        }
+        self.srv.ks.track_ready = self.srv.blocking.count > 0;
+    }
+
+    /// Executes a blocked client's command again; it either replies or parks again.
+    fn retry_blocked(&mut self, cid: usize) {
+        let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) else { return };
+        self.srv.blocking.unpark(cid, &state);
+        let db = self.clients[cid].db;
+        self.clients[cid].db = state.db;
+        let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, state.argv);
+        if let Some(c) = self.clients.get_mut(cid) {
+            c.db = db;
+        }
+        if let Some(frame) = outcome {
+            self.reply(cid, &frame);
+            self.resume.push(cid);
+        }
+    }
+
+    /// Replies to blocked clients whose deadline has passed.
+    fn expire_blocked(&mut self) {
+        let now = self.srv.now_ms();
+        for cid in self.srv.blocking.expired(now) {
+            if let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) {
+                self.srv.blocking.unpark(cid, &state);
+                self.reply(cid, &state.on_timeout);
+                self.resume.push(cid);
+            }
+        }
+        self.srv.ks.track_ready = self.srv.blocking.count > 0;
+    }
+
+    /// Runs the pipelined commands that waited behind a blocking command.
+    fn resume_unblocked(&mut self) {
+        while !self.resume.is_empty() {
+            let list = std::mem::take(&mut self.resume);
+            for cid in list {
+                self.process_input(cid);
             }
         }
     }
@@ -491,6 +571,9 @@ impl EventLoop {
 
     fn close_client(&mut self, cid: usize) {
         if let Some(mut c) = self.clients.try_remove(cid) {
+            if let Some(state) = c.blocked.take() {
+                self.srv.blocking.unpark(cid, &state);
+            }
             if let Some(sock) = c.sock.as_mut() {
                 let _ = match sock {
                     Stream::Tcp(s) => self.poll.registry().deregister(s),

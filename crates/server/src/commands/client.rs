@@ -1,8 +1,8 @@
 //! `CLIENT` and its subcommands: identity, listing, killing, reply modes and pauses.
 //!
-//! Keel has no replicas, pub/sub clients, blocking commands or client-side caching yet, so
-//! every connection is a "normal" client, UNBLOCK never finds a blocked client and tracking
-//! is always off; the replies and errors are otherwise Redis's.
+//! Keel has no replicas, pub/sub clients or client-side caching yet, so every connection is
+//! a "normal" client and tracking is always off; the replies and errors are otherwise
+//! Redis's.
 
 use super::connection::validate_client_name;
 use super::spec::{acl, flags::*, unreachable_container, CommandSpec, KeyPos};
@@ -296,6 +296,7 @@ fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
 fn info_line(c: &Client, now: u64) -> String {
     let mut flags = String::new();
     for (on, ch) in [
+        (c.blocked.is_some(), 'b'),
         (c.close_after_reply, 'c'),
         (c.close_asap, 'A'),
         (c.unix, 'U'),
@@ -511,17 +512,23 @@ fn unpause(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: 1 if the client was blocked and is now
 /// released. No Keel command blocks yet, so the answer is always 0.
-fn unblock(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+fn unblock(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if args.len() > 4 {
         return Err(bad_form(args));
     }
     // Redis checks the reason before the client id.
     let id = args.next_bytes()?;
-    if args.remaining() > 0 && !args.eat("timeout") && !args.eat("error") {
-        return Err(CmdError::Static("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+    let mut error = false;
+    if args.remaining() > 0 {
+        if args.eat("error") {
+            error = true;
+        } else if !args.eat("timeout") {
+            return Err(CmdError::Static("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+        }
     }
-    num::parse_i64(&id).ok_or(CmdError::NotInteger)?;
-    Ok(Frame::Integer(0))
+    let id = num::parse_i64(&id).ok_or(CmdError::NotInteger)?;
+    let done = u64::try_from(id).is_ok_and(|id| ctx.unblock_client(id, error));
+    Ok(Frame::Integer(i64::from(done)))
 }
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX prefix ...] [BCAST] [OPTIN] [OPTOUT]
