@@ -21,6 +21,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod generated;
+
 use common::{start_keel, start_redis, Conn};
 use std::collections::HashMap;
 
