@@ -26,6 +26,7 @@ pub mod log;
 pub mod net;
 pub mod server;
 pub mod stats;
+pub mod testing;
 pub mod types;
 
 /// The Redis version Keel reports (`redis_version`): clients gate features on it.
