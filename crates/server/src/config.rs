@@ -184,7 +184,7 @@ params! {
     ActiveDefragThresholdUpper => "active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }, "100", NOT_IN_EFFECT;
     ActiveExpireEffort => "active-expire-effort", Kind::Int { min: 1, max: 10 }, "1", 0;
     Activedefrag => "activedefrag", Kind::Bool, "no", NOT_IN_EFFECT;
-    Activerehashing => "activerehashing", Kind::Bool, "yes", NOT_IN_EFFECT;
+    Activerehashing => "activerehashing", Kind::Bool, "yes", 0;
     AlwaysShowLogo => "always-show-logo", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     AofDisableAutoGc => "aof-disable-auto-gc", Kind::Bool, "no", NOT_IN_EFFECT;
     AofLoadTruncated => "aof-load-truncated", Kind::Bool, "yes", NOT_IN_EFFECT;

@@ -592,6 +592,10 @@ impl EventLoop {
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
         let effort = self.srv.config.int(P::ActiveExpireEffort);
         expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
+        if self.srv.config.bool(P::Activerehashing) {
+            // Redis gives rehashing 1 ms per cron tick.
+            self.srv.ks.rehash(Duration::from_millis(1));
+        }
         // Client idle timeout.
         let timeout = self.srv.config.int(P::Timeout) as u64;
         if timeout > 0 {

@@ -237,6 +237,26 @@ impl Keyspace {
         self.signal_ready(db, key);
     }
 
+    /// Incremental rehashing from the cron (`activerehashing`): spends up to `budget` moving
+    /// buckets of tables that are resizing, so a large table finishes growing even when no
+    /// command touches it. Returns true if work remains.
+    pub fn rehash(&mut self, budget: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        let mut more = false;
+        for db in &mut self.dbs {
+            if db.dict.is_rehashing() {
+                more |= db.dict.rehash_for(budget.saturating_sub(start.elapsed()));
+            }
+            if db.expires.is_rehashing() {
+                more |= db.expires.rehash_for(budget.saturating_sub(start.elapsed()));
+            }
+            if start.elapsed() >= budget {
+                return true;
+            }
+        }
+        more
+    }
+
     /// Records that `key` was stored or changed so clients blocked on it get another try.
     /// Costs nothing while no client is blocked.
     pub fn signal_ready(&mut self, db: usize, key: &[u8]) {

@@ -186,3 +186,47 @@ fn random_garbage_never_crashes_the_server() {
     let mut c = Conn::new(srv.port);
     assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
 }
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let srv = start_keel(&["--timeout", "1", "--hz", "50"]);
+    let mut idle = Conn::new(srv.port);
+    assert_eq!(idle.cmd(&[b"PING"]), b"+PONG\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(2300));
+    assert!(idle.is_closed(), "an idle client outlived `timeout 1`");
+}
+
+#[test]
+fn binds_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        // No IPv6 on this machine's loopback: the optional form must still start.
+        let srv = start_keel(&["--bind", "127.0.0.1", "-::1"]);
+        assert_eq!(Conn::new(srv.port).cmd(&[b"PING"]), b"+PONG\r\n");
+        return;
+    }
+    let srv = start_keel(&["--bind", "127.0.0.1", "::1"]);
+    let mut v6 = std::net::TcpStream::connect(("::1", srv.port)).unwrap();
+    v6.write_all(b"PING\r\n").unwrap();
+    let mut buf = [0u8; 7];
+    std::io::Read::read_exact(&mut v6, &mut buf).unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+}
+
+#[test]
+fn logfile_and_loglevel_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("keel.log");
+    let log_s = log.to_str().unwrap().to_string();
+    let srv = start_keel(&["--logfile", &log_s, "--loglevel", "warning"]);
+    let mut c = Conn::new(srv.port);
+    assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("Server initialized"), "{text}");
+    // `Ready to accept connections` is a notice: filtered out at warning level.
+    assert!(!text.contains("Ready to accept"), "{text}");
+    let line = text.lines().next().unwrap();
+    // pid:role dd Mon yyyy hh:mm:ss.mmm # message
+    let parts: Vec<&str> = line.splitn(6, ' ').collect();
+    assert!(parts[0].ends_with(":C") || parts[0].ends_with(":M"), "{line}");
+    assert_eq!(parts[5].chars().next(), Some('#'), "{line}");
+}
