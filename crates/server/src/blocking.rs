@@ -34,20 +34,17 @@ pub fn parse_timeout(arg: &[u8], now: u64) -> Result<Deadline, CmdError> {
     if !ms.is_finite() || ms > i64::MAX as f64 {
         return Err(CmdError::TimeoutOutOfRange);
     }
-    let ms = ms.ceil() as i64;
-    if ms < 0 {
-        return Err(CmdError::TimeoutNegative);
-    }
-    if ms == 0 {
-        return Ok(Deadline::Forever);
-    }
-    let at = (now as i64).checked_add(ms).ok_or(CmdError::TimeoutOutOfRange)?;
-    Ok(Deadline::At(at as u64))
+    deadline_after(ms.ceil() as i64, now)
 }
 
 /// Parses a blocking timeout given in milliseconds (XREAD BLOCK, ...).
 pub fn parse_timeout_ms(arg: &[u8], now: u64) -> Result<Deadline, CmdError> {
     let ms = crate::types::num::parse_i64(arg).ok_or(CmdError::TimeoutNotInteger)?;
+    deadline_after(ms, now)
+}
+
+/// The deadline `ms` milliseconds after `now`; 0 waits forever, negative is an error.
+fn deadline_after(ms: i64, now: u64) -> Result<Deadline, CmdError> {
     if ms < 0 {
         return Err(CmdError::TimeoutNegative);
     }

@@ -235,9 +235,9 @@ params! {
     EnableDebugCommand => "enable-debug-command", Kind::Enum(PROTECTED_ENUM), "no", IMMUTABLE;
     EnableModuleCommand => "enable-module-command", Kind::Enum(PROTECTED_ENUM), "no", IMMUTABLE | NOT_IN_EFFECT;
     EnableProtectedConfigs => "enable-protected-configs", Kind::Enum(PROTECTED_ENUM), "no", IMMUTABLE;
-    HashMaxListpackEntries => "hash-max-listpack-entries" | "hash-max-ziplist-entries", Kind::Int { min: 0, max: I64 }, "512", NOT_IN_EFFECT;
-    HashMaxListpackValue => "hash-max-listpack-value" | "hash-max-ziplist-value", Kind::Memory { min: 0, max: I64 }, "64", NOT_IN_EFFECT;
-    HllSparseMaxBytes => "hll-sparse-max-bytes", Kind::Memory { min: 0, max: I64 }, "3000", NOT_IN_EFFECT;
+    HashMaxListpackEntries => "hash-max-listpack-entries" | "hash-max-ziplist-entries", Kind::Int { min: 0, max: I64 }, "512", 0;
+    HashMaxListpackValue => "hash-max-listpack-value" | "hash-max-ziplist-value", Kind::Memory { min: 0, max: I64 }, "64", 0;
+    HllSparseMaxBytes => "hll-sparse-max-bytes", Kind::Memory { min: 0, max: I64 }, "3000", 0;
     Hz => "hz", Kind::Int { min: 0, max: I32 }, "10", 0;
     IgnoreWarnings => "ignore-warnings", Kind::Str, "", NOT_IN_EFFECT;
     IoThreads => "io-threads", Kind::Int { min: 1, max: 128 }, "1", IMMUTABLE | NOT_IN_EFFECT;
@@ -308,7 +308,9 @@ params! {
     SanitizeDumpPayload => "sanitize-dump-payload", Kind::Enum(SANITIZE_DUMP_PAYLOAD), "no", NOT_IN_EFFECT;
     Save => "save", Kind::Save, "3600 1 300 100 60 10000", NOT_IN_EFFECT;
     ServerCpulist => "server_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
-    SetMaxIntsetEntries => "set-max-intset-entries", Kind::Int { min: 0, max: I64 }, "512", NOT_IN_EFFECT;
+    SetMaxIntsetEntries => "set-max-intset-entries", Kind::Int { min: 0, max: I64 }, "512", 0;
+    SetMaxListpackEntries => "set-max-listpack-entries", Kind::Int { min: 0, max: I64 }, "128", 0;
+    SetMaxListpackValue => "set-max-listpack-value", Kind::Memory { min: 0, max: I64 }, "64", 0;
     SetProcTitle => "set-proc-title", Kind::Bool, "yes", IMMUTABLE | NOT_IN_EFFECT;
     ShutdownOnSigint => "shutdown-on-sigint", Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NOT_IN_EFFECT;
     ShutdownOnSigterm => "shutdown-on-sigterm", Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NOT_IN_EFFECT;

@@ -8,7 +8,7 @@
 
 use crate::args::Args;
 use crate::blocking::BlockedState;
-use crate::commands::{self, spec::flags, spec::CommandSpec};
+use crate::commands::{self, spec::flags, spec::CommandSpec, transactions};
 use crate::error::CmdError;
 use crate::net::client::Client;
 use crate::server::{Ctx, Server};
@@ -93,7 +93,10 @@ pub fn execute(
     }
     let resolved = match lookup(&argv) {
         Ok(r) => r,
-        Err(e) => return Some(error_reply(srv, e)),
+        Err(e) => {
+            abort_multi(&mut clients[cid]);
+            return Some(error_reply(srv, e));
+        }
     };
     let name = resolved.full_name();
     let refused = check_arity(&resolved, argv.len()).and_then(|()| {
@@ -103,9 +106,24 @@ pub fn execute(
             Ok(())
         }
     });
+    let in_multi = clients[cid].multi.is_some() && !transactions::runs_inside_multi(resolved.spec.name);
+    let refused = refused.and_then(|()| {
+        if in_multi && resolved.spec.has(flags::NO_MULTI) {
+            Err(CmdError::Static("ERR Command not allowed inside a transaction"))
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = refused {
         srv.stats.cmd_mut(&name).rejected_calls += 1;
+        abort_multi(&mut clients[cid]);
         return Some(error_reply(srv, e));
+    }
+    if in_multi {
+        if let Some(m) = clients[cid].multi.as_mut() {
+            m.queue.push(argv);
+        }
+        return Some(Frame::simple("QUEUED"));
     }
     let spec = resolved.spec;
     clients[cid].last_cmd = Some(resolved);
@@ -122,6 +140,7 @@ pub fn execute(
         (spec.handler)(&mut ctx, &mut args)
     };
     let usec = started.elapsed().as_micros() as u64;
+    srv.ks.watches.settle(srv.ks.dirty != dirty_before);
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;
@@ -152,6 +171,13 @@ pub fn execute(
             error_reply(srv, e)
         }
     })
+}
+
+/// A command refused while queueing makes the whole transaction fail at EXEC.
+fn abort_multi(client: &mut Client) {
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
+    }
 }
 
 /// Counts an error in errorstats and renders it.

@@ -574,6 +574,10 @@ impl EventLoop {
             if let Some(state) = c.blocked.take() {
                 self.srv.blocking.unpark(cid, &state);
             }
+            if !c.watched.is_empty() {
+                let keys: Vec<(usize, bytes::Bytes)> = c.watched.drain(..).map(|(d, k, _)| (d, k)).collect();
+                self.srv.ks.watches.unwatch_all(c.id, &keys);
+            }
             if let Some(sock) = c.sock.as_mut() {
                 let _ = match sock {
                     Stream::Tcp(s) => self.poll.registry().deregister(s),

@@ -179,7 +179,9 @@ fn quit(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// no eviction/touch overrides, and logged out when a password is required).
 fn reset(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
     let open = ctx.srv.config.str(P::Requirepass).is_empty();
+    super::transactions::unwatch_all(ctx);
     let c = ctx.client();
+    c.multi = None;
     c.db = 0;
     c.proto = Proto::Resp2;
     c.name = None;

@@ -234,7 +234,7 @@ fn keys(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// Parses a SCAN cursor the way C's `strtoul` reads it, which Redis relies on: an optional
 /// sign (a `-` negates modulo 2^64), decimal digits, nothing after them; the empty string is
 /// cursor 0. Leading whitespace, other trailing bytes and overflow are invalid.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
     // strtoul stops at a NUL byte and Redis only checks that it stopped at the end of the C
     // string, so anything after a NUL is ignored.
     let b = c_prefix(b, b.len());

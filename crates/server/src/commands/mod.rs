@@ -18,6 +18,7 @@ pub mod set;
 pub mod sort;
 pub mod spec;
 pub mod string;
+pub mod transactions;
 pub mod zset;
 
 use spec::CommandSpec;
@@ -35,6 +36,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     hyperloglog::COMMANDS,
     geo::COMMANDS,
     sort::COMMANDS,
+    transactions::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,

@@ -11,6 +11,7 @@
 //! ([`expire`]) can sample only keys that have one.
 
 pub mod expire;
+pub mod watch;
 
 use crate::types::dict::Dict;
 use crate::types::Value;
@@ -112,6 +113,8 @@ pub struct Keyspace {
     pub track_ready: bool,
     /// Keys written while `track_ready` was set, in order, for blocked clients.
     pub ready: Vec<(usize, bytes::Bytes)>,
+    /// WATCHed keys and the transactions they invalidate.
+    pub watches: watch::Watches,
 }
 
 impl Keyspace {
@@ -125,6 +128,7 @@ impl Keyspace {
             expire_next_db: 0,
             track_ready: false,
             ready: Vec::new(),
+            watches: watch::Watches::default(),
         }
     }
 
@@ -160,6 +164,7 @@ impl Keyspace {
                 self.stats.expired += 1;
                 // An expiry is a change: it is propagated as a DEL in Redis.
                 self.dirty += 1;
+                self.watches.touch(db, key);
                 true
             }
             _ => false,
@@ -209,6 +214,7 @@ impl Keyspace {
     /// Looks a key up for writing: lazy expiry, access clock refresh, no hit/miss counting.
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
+        self.watches.maybe_touch(db, key);
         let e = self.dbs[db].dict.get_mut(key)?;
         e.lru = lru_clock(now);
         Some(e)
@@ -223,6 +229,7 @@ impl Keyspace {
     /// Stores `value` under `key`, replacing any old value. Unless `keep_ttl`, an old expire
     /// time is removed (a SET makes a key persistent). Counts as one change.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
+        self.watches.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         let entry = Entry { value, lru: lru_clock(now), unshared: false };
         if let Some(e) = d.dict.get_mut(key) {
@@ -267,6 +274,7 @@ impl Keyspace {
 
     /// Deletes `key`. Returns true if it existed (after lazy expiry).
     pub fn delete(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        self.watches.maybe_touch(db, key);
         if self.expire_if_needed(db, key, now) {
             return false;
         }
@@ -283,6 +291,7 @@ impl Keyspace {
     /// Removes `key` and returns its value and expire time, for RENAME/MOVE/COPY-style moves.
     /// Counts no change; the caller's insert does.
     pub fn take(&mut self, db: usize, key: &[u8], now: u64) -> Option<(Entry, Option<u64>)> {
+        self.watches.maybe_touch(db, key);
         self.expire_if_needed(db, key, now);
         let d = &mut self.dbs[db];
         let (_, entry) = d.dict.remove(key)?;
@@ -292,6 +301,7 @@ impl Keyspace {
 
     /// Inserts an entry with an optional expire time, replacing any old key.
     pub fn put(&mut self, db: usize, key: &[u8], entry: Entry, expire_at: Option<u64>) {
+        self.watches.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         d.dict.insert(key.into(), entry);
         match expire_at {
@@ -313,6 +323,7 @@ impl Keyspace {
 
     /// Sets the expire time of an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: u64) -> bool {
+        self.watches.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         if !d.dict.contains_key(key) {
             return false;
@@ -328,6 +339,7 @@ impl Keyspace {
 
     /// Removes the expire time of `key`. Returns true if it had one.
     pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
+        self.watches.maybe_touch(db, key);
         let removed = self.dbs[db].expires.remove(key).is_some();
         if removed {
             self.dirty += 1;
@@ -342,6 +354,7 @@ impl Keyspace {
 
     /// Empties database `db`, returning how many keys it had.
     pub fn flush_db(&mut self, db: usize) -> usize {
+        self.touch_watched_in(db, db);
         let n = self.dbs[db].len();
         self.dbs[db] = Db::default();
         self.dirty += n as u64;
@@ -355,8 +368,24 @@ impl Keyspace {
 
     /// Swaps the contents of two databases (`SWAPDB`).
     pub fn swap(&mut self, a: usize, b: usize) {
+        self.touch_watched_in(a, b);
+        self.touch_watched_in(b, a);
         self.dbs.swap(a, b);
         self.dirty += 1;
+    }
+
+    /// Before database `db` is emptied or replaced by database `with`: watched keys of `db`
+    /// that exist in either are touched (a watched key missing from both is unaffected, as
+    /// in Redis).
+    fn touch_watched_in(&mut self, db: usize, with: usize) {
+        if !self.watches.any() {
+            return;
+        }
+        for key in self.watches.keys_in(db) {
+            if self.dbs[db].dict.contains_key(&key) || self.dbs[with].dict.contains_key(&key) {
+                self.watches.touch(db, &key);
+            }
+        }
     }
 
     /// Mutable access to a whole database, for the active expire cycle and incremental

@@ -18,6 +18,16 @@ pub enum ReplyMode {
     Skip,
 }
 
+/// Commands queued between MULTI and EXEC.
+#[derive(Debug, Default)]
+pub struct MultiState {
+    /// The queued commands, in order.
+    pub queue: Vec<Vec<Bytes>>,
+    /// Set when a command could not be queued (unknown, wrong arity...): EXEC then fails
+    /// with EXECABORT.
+    pub aborted: bool,
+}
+
 /// One client connection (or a fake client with no socket, for scripts and AOF replay).
 pub struct Client {
     /// Unique, increasing id (`CLIENT ID`).
@@ -76,6 +86,12 @@ pub struct Client {
     pub writable_interest: bool,
     /// Set while the client waits in a blocking command.
     pub blocked: Option<crate::blocking::BlockedState>,
+    /// Set between MULTI and EXEC/DISCARD.
+    pub multi: Option<MultiState>,
+    /// True while EXEC runs this client's queued commands.
+    pub in_exec: bool,
+    /// WATCHed keys: (db, key, whether it was already expired when watched).
+    pub watched: Vec<(usize, Bytes, bool)>,
     /// Commands run on this connection (for tests and CLIENT INFO `tot-cmds` later).
     pub commands: u64,
 }
@@ -118,6 +134,9 @@ impl Client {
             sock,
             commands: 0,
             blocked: None,
+            multi: None,
+            in_exec: false,
+            watched: Vec::new(),
             write_pending: false,
             writable_interest: false,
         }
@@ -126,7 +145,7 @@ impl Client {
     /// Whether a blocking command may park this client: only real connections outside
     /// MULTI and scripts.
     pub fn can_block(&self) -> bool {
-        self.sock.is_some()
+        self.sock.is_some() && self.multi.is_none() && !self.in_exec
     }
 
     /// Bytes of replies waiting to be written.

@@ -18,10 +18,13 @@ pub struct Limits {
     pub max_value: usize,
 }
 
+/// One field and its value.
+pub type Pair = (Box<[u8]>, Box<[u8]>);
+
 /// A hash.
 pub enum HashValue {
     /// Pairs in insertion order (`listpack`).
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Listpack(Vec<Pair>),
     /// A hash table (`hashtable`).
     Table(Dict<Box<[u8]>>),
 }

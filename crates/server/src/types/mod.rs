@@ -5,6 +5,7 @@
 
 pub mod dict;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod num;
 pub mod set;

@@ -476,14 +476,12 @@ impl ZSetValue {
         if start >= end {
             return 0;
         }
-        match &mut self.repr {
-            Repr::Listpack(v) => v.drain(start..end).count(),
-            Repr::Skiplist(_) => {
-                let mut doomed: Vec<Box<[u8]>> = Vec::with_capacity(end - start);
-                self.for_range(start, end, false, |m, _| doomed.push(m.into()));
-                doomed.iter().filter(|m| self.remove(m).is_some()).count()
-            }
+        if let Repr::Listpack(v) = &mut self.repr {
+            return v.drain(start..end).count();
         }
+        let mut doomed: Vec<Box<[u8]>> = Vec::with_capacity(end - start);
+        self.for_range(start, end, false, |m, _| doomed.push(m.into()));
+        doomed.iter().filter(|m| self.remove(m).is_some()).count()
     }
 
     /// Every element in ascending order.

@@ -176,4 +176,4 @@ macro_rules! families {
     };
 }
 
-families!(strings, keys, connection, client, server, config, command, expire, lists, hashes, sets, zsets, bitmaps, hll, geo, sort);
+families!(strings, keys, connection, client, server, config, command, expire, lists, hashes, sets, zsets, bitmaps, hll, geo, sort, transactions);

@@ -11,3 +11,4 @@ mod connection;
 mod expire;
 mod protocol;
 mod real_clients;
+mod transactions;
