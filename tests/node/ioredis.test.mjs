@@ -44,3 +44,22 @@ test('binary values round-trip', async () => {
   await redis.set(Buffer.from('bin\x00key'), buf);
   assert.deepEqual(await redis.getBuffer(Buffer.from('bin\x00key')), buf);
 });
+
+test('subscribe, receive, unsubscribe', async () => {
+  const sub = new Redis({ port: server.port, host: '127.0.0.1' });
+  const messages = [];
+  const got = new Promise((resolve) => {
+    sub.on('message', (channel, message) => {
+      messages.push([channel, message]);
+      if (messages.length === 2) resolve();
+    });
+  });
+  assert.equal(await sub.subscribe('jobs', 'events'), 2);
+  assert.equal(await redis.publish('jobs', 'job-1'), 1);
+  assert.equal(await redis.publish('events', 'done'), 1);
+  await got;
+  assert.deepEqual(messages, [['jobs', 'job-1'], ['events', 'done']]);
+  await sub.unsubscribe('jobs', 'events');
+  assert.equal(await redis.publish('jobs', 'nobody'), 0);
+  sub.disconnect();
+});

@@ -139,7 +139,10 @@ impl Blocking {
 
     /// Clients waiting on `key`, oldest first.
     pub fn waiters(&self, db: usize, key: &Bytes) -> Vec<usize> {
-        self.waiting.get(&(db, key.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default()
+        self.waiting
+            .get(&(db, key.clone()))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The earliest deadline of any blocked client.
@@ -158,7 +161,9 @@ impl Ctx<'_> {
     /// reply or, with `error`, the UNBLOCKED error. Returns false if no such client is
     /// blocked.
     pub fn unblock_client(&mut self, id: u64, error: bool) -> bool {
-        let Some(cid) = self.clients.iter().find(|(_, c)| c.id == id && c.blocked.is_some()).map(|(k, _)| k) else {
+        let Some(cid) =
+            self.clients.iter().find(|(_, c)| c.id == id && c.blocked.is_some()).map(|(k, _)| k)
+        else {
             return false;
         };
         let Some(state) = self.clients[cid].blocked.take() else { return false };

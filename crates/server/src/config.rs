@@ -351,8 +351,8 @@ params! {
     TrackingTableMaxKeys => "tracking-table-max-keys", Kind::Int { min: 0, max: I64 }, "1000000", NOT_IN_EFFECT;
     Unixsocket => "unixsocket", Kind::Str, "", IMMUTABLE;
     Unixsocketperm => "unixsocketperm", Kind::Octal { max: 0o777 }, "0", IMMUTABLE;
-    ZsetMaxListpackEntries => "zset-max-listpack-entries" | "zset-max-ziplist-entries", Kind::Int { min: 0, max: I64 }, "128", NOT_IN_EFFECT;
-    ZsetMaxListpackValue => "zset-max-listpack-value" | "zset-max-ziplist-value", Kind::Memory { min: 0, max: I64 }, "64", NOT_IN_EFFECT;
+    ZsetMaxListpackEntries => "zset-max-listpack-entries" | "zset-max-ziplist-entries", Kind::Int { min: 0, max: I64 }, "128", 0;
+    ZsetMaxListpackValue => "zset-max-listpack-value" | "zset-max-ziplist-value", Kind::Memory { min: 0, max: I64 }, "64", 0;
 }
 
 /// Why a value was refused; the text is what Redis prints.

@@ -8,7 +8,7 @@
 
 use crate::args::Args;
 use crate::blocking::BlockedState;
-use crate::commands::{self, spec::flags, spec::CommandSpec, transactions};
+use crate::commands::{self, pubsub, spec::flags, spec::CommandSpec, transactions};
 use crate::error::CmdError;
 use crate::net::client::Client;
 use crate::server::{Ctx, Server};
@@ -55,7 +55,9 @@ pub fn lookup(argv: &[Bytes]) -> Result<Resolved, CmdError> {
     }
     match commands::subcommand(spec, &argv[1]) {
         Some(sub) => Ok(Resolved { parent: Some(spec), spec: sub }),
-        None => Err(CmdError::UnknownSubcommand { sub: argv[1].clone(), cmd: spec.name.to_string() }),
+        None => {
+            Err(CmdError::UnknownSubcommand { sub: argv[1].clone(), cmd: spec.name.to_string() })
+        }
     }
 }
 
@@ -106,7 +108,21 @@ pub fn execute(
             Ok(())
         }
     });
-    let in_multi = clients[cid].multi.is_some() && !transactions::runs_inside_multi(resolved.spec.name);
+    let refused = refused.and_then(|()| {
+        let c = &clients[cid];
+        if c.proto == resp::Proto::Resp2
+            && c.is_subscriber()
+            && !pubsub::allowed_in_subscriber_mode(resolved.spec.name)
+        {
+            Err(CmdError::dynamic(format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )))
+        } else {
+            Ok(())
+        }
+    });
+    let in_multi =
+        clients[cid].multi.is_some() && !transactions::runs_inside_multi(resolved.spec.name);
     let refused = refused.and_then(|()| {
         if in_multi && resolved.spec.has(flags::NO_MULTI) {
             Err(CmdError::Static("ERR Command not allowed inside a transaction"))

@@ -419,8 +419,12 @@ impl EventLoop {
         for _ in 0..1000 {
             let ready = std::mem::take(&mut self.srv.ks.ready);
             let unblocked = std::mem::take(&mut self.srv.blocking.unblocked);
-            if ready.is_empty() && unblocked.is_empty() {
+            let outbox = std::mem::take(&mut self.srv.pubsub.outbox);
+            if ready.is_empty() && unblocked.is_empty() && outbox.is_empty() {
                 break;
+            }
+            for (cid, frame) in outbox {
+                self.reply(cid, &frame);
             }
             for (cid, frame) in unblocked {
                 self.reply(cid, &frame);
@@ -481,7 +485,35 @@ impl EventLoop {
             return;
         }
         resp::encode(frame, c.proto, &mut c.out);
+        if c.is_subscriber() && c.pending_out() > 1 << 20 {
+            self.check_output_limit(cid);
+        }
         self.mark_write(cid);
+    }
+
+    /// `client-output-buffer-limit pubsub`: a subscriber that does not read its messages is
+    /// disconnected instead of growing the server's memory without bound, at once past the
+    /// hard limit, or after staying past the soft limit for its seconds.
+    fn check_output_limit(&mut self, cid: usize) {
+        let (hard, soft, secs) =
+            crate::pubsub::pubsub_limits(self.srv.config.str(P::ClientOutputBufferLimit));
+        let now = self.srv.now_ms();
+        let Some(c) = self.clients.get_mut(cid) else { return };
+        let pending = c.pending_out() as u64;
+        let over_soft = soft > 0 && pending > soft;
+        if !over_soft {
+            c.soft_limit_since = None;
+        }
+        let since = *c.soft_limit_since.get_or_insert(now);
+        let soft_expired = over_soft && now.saturating_sub(since) / 1000 >= secs;
+        if (hard > 0 && pending > hard) || soft_expired {
+            c.close_asap = true;
+            let msg = format!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                c.id, c.addr
+            );
+            self.srv.log.warning(&msg);
+        }
     }
 
     fn mark_write(&mut self, cid: usize) {
@@ -574,8 +606,18 @@ impl EventLoop {
             if let Some(state) = c.blocked.take() {
                 self.srv.blocking.unpark(cid, &state);
             }
+            for (kind, names) in [
+                (crate::pubsub::Kind::Channel, &c.subs),
+                (crate::pubsub::Kind::Pattern, &c.psubs),
+                (crate::pubsub::Kind::Shard, &c.ssubs),
+            ] {
+                for name in names {
+                    self.srv.pubsub.remove(kind, name, cid);
+                }
+            }
             if !c.watched.is_empty() {
-                let keys: Vec<(usize, bytes::Bytes)> = c.watched.drain(..).map(|(d, k, _)| (d, k)).collect();
+                let keys: Vec<(usize, bytes::Bytes)> =
+                    c.watched.drain(..).map(|(d, k, _)| (d, k)).collect();
                 self.srv.ks.watches.unwatch_all(c.id, &keys);
             }
             if let Some(sock) = c.sock.as_mut() {

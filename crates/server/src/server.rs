@@ -49,6 +49,8 @@ pub struct Server {
     pub propagation: Propagation,
     /// Clients parked in blocking commands.
     pub blocking: crate::blocking::Blocking,
+    /// Pub/sub subscriptions and the outbox of messages to deliver.
+    pub pubsub: crate::pubsub::PubSub,
     /// Log output.
     pub log: Logger,
     /// Unix ms at start.
@@ -104,6 +106,7 @@ impl Server {
             stats: Stats::default(),
             propagation: Propagation::default(),
             blocking: crate::blocking::Blocking::default(),
+            pubsub: crate::pubsub::PubSub::default(),
             log,
             start_ms: now,
             start_instant: Instant::now(),

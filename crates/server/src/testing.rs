@@ -32,7 +32,14 @@ impl Harness {
         srv.fixed_clock = Some(now_ms);
         let mut clients = Slab::new();
         let id = srv.new_client_id();
-        let cid = clients.insert(Client::new(id, None, "127.0.0.1:1".into(), "127.0.0.1:0".into(), -1, now_ms));
+        let cid = clients.insert(Client::new(
+            id,
+            None,
+            "127.0.0.1:1".into(),
+            "127.0.0.1:0".into(),
+            -1,
+            now_ms,
+        ));
         Harness { srv, clients, cid }
     }
 

@@ -57,12 +57,20 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// `PING [message]`: PONG, or the message as a bulk string.
-fn ping(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    match args.remaining() {
-        0 => Ok(Frame::simple("PONG")),
-        1 => Ok(Frame::Bulk(args.next_bytes()?)),
-        _ => Err(CmdError::WrongArity("ping".into())),
+fn ping(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    if args.remaining() > 1 {
+        return Err(CmdError::WrongArity("ping".into()));
     }
+    let message = if args.remaining() == 1 { Some(args.next_bytes()?) } else { None };
+    // A RESP2 subscriber gets PING's answer in the shape of a pub/sub message.
+    let c = ctx.client_ref();
+    if c.proto == Proto::Resp2 && c.is_subscriber() {
+        return Ok(super::pubsub::subscriber_pong(message));
+    }
+    Ok(match message {
+        Some(m) => Frame::Bulk(m),
+        None => Frame::simple("PONG"),
+    })
 }
 
 /// `ECHO message`.
@@ -180,6 +188,7 @@ fn quit(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 fn reset(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
     let open = ctx.srv.config.str(P::Requirepass).is_empty();
     super::transactions::unwatch_all(ctx);
+    ctx.unsubscribe_all_silently();
     let c = ctx.client();
     c.multi = None;
     c.db = 0;

@@ -24,6 +24,9 @@ use resp::{Frame, Proto};
 const ANY_ORDER: &[&str] = &["nondeterministic_output_order"];
 /// Tip of commands whose reply is random.
 const RANDOM: &[&str] = &["nondeterministic_output"];
+/// The most entries HRANDFIELD with a negative count builds (Redis has no limit because it
+/// streams the reply; see divergences.txt).
+const MAX_REPEATED_PICKS: usize = 1 << 24;
 /// Key-spec flags of the commands that read only metadata (no value is returned).
 const RO: &[&str] = &["RO"];
 /// Key-spec flags of the increment commands, which read the old value before writing.
@@ -212,10 +215,9 @@ enum Part {
 fn list_part(ctx: &mut Ctx<'_>, args: &mut Args, part: Part) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let items = match ctx.read_hash(&key)? {
-        Some(h) => h
-            .iter()
-            .map(|(k, v)| Frame::bulk(if part == Part::Fields { k } else { v }))
-            .collect(),
+        Some(h) => {
+            h.iter().map(|(k, v)| Frame::bulk(if part == Part::Fields { k } else { v })).collect()
+        }
         None => Vec::new(),
     };
     Ok(Frame::Array(items))
@@ -299,8 +301,9 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let incr = args.next_i64()?;
     let sum = ctx.upsert_hash(&key, |h, limits| {
         let old = match h.get(&field) {
-            Some(v) => num::parse_i64(v)
-                .ok_or(CmdError::Static("ERR hash value is not an integer"))?,
+            Some(v) => {
+                num::parse_i64(v).ok_or(CmdError::Static("ERR hash value is not an integer"))?
+            }
             None => 0,
         };
         let sum = old.checked_add(incr).ok_or(CmdError::Overflow)?;
@@ -369,8 +372,11 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let pairs = if count < 0 || n == 1 {
-        // Repeats allowed: the reply really has `n` entries, as in Redis; it is built
-        // in memory, so only the entries themselves are allocated, never a size guess.
+        // Repeats allowed: the reply really has `n` entries. Redis streams them; Keel builds
+        // the reply in memory, so an absurd count is refused rather than exhausting it.
+        if n > MAX_REPEATED_PICKS {
+            return Err(CmdError::Static("ERR value is out of range"));
+        }
         h.random_pairs(n, rng)
     } else if n >= h.len() {
         h.iter().collect()

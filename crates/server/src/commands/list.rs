@@ -213,11 +213,12 @@ fn parse_end(arg: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
-/// Redis's "positive" integer argument: an integer (else `NotInteger`), not negative (else
-/// `MustBePositive`).
+/// Redis's "positive" integer argument: a non-negative integer; anything else, even text
+/// that is not a number, gets `MustBePositive`.
 fn positive(arg: &[u8]) -> Result<usize, CmdError> {
-    let n = crate::types::num::parse_i64(arg).ok_or(CmdError::NotInteger)?;
-    usize::try_from(n).map_err(|_| CmdError::MustBePositive)
+    crate::types::num::parse_i64(arg)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(CmdError::MustBePositive)
 }
 
 /// After elements were removed from the list at `key`: deletes it when empty, otherwise
@@ -578,8 +579,8 @@ struct MpopArgs {
 /// Parses `numkeys key [key ...] <LEFT | RIGHT> [COUNT count]` from the cursor on.
 fn parse_mpop(args: &mut Args) -> Result<MpopArgs, CmdError> {
     const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-    let numkeys = crate::types::num::parse_i64(args.next_ref()?)
-        .ok_or(CmdError::Static(NUMKEYS))?;
+    let numkeys =
+        crate::types::num::parse_i64(args.next_ref()?).ok_or(CmdError::Static(NUMKEYS))?;
     if numkeys < 1 {
         return Err(CmdError::Static(NUMKEYS));
     }
@@ -595,8 +596,8 @@ fn parse_mpop(args: &mut Args) -> Result<MpopArgs, CmdError> {
     while args.remaining() > 0 {
         if count.is_none() && args.remaining() > 1 && args.eat("count") {
             const COUNT: &str = "ERR count should be greater than 0";
-            let n = crate::types::num::parse_i64(args.next_ref()?)
-                .ok_or(CmdError::Static(COUNT))?;
+            let n =
+                crate::types::num::parse_i64(args.next_ref()?).ok_or(CmdError::Static(COUNT))?;
             if n < 1 {
                 return Err(CmdError::Static(COUNT));
             }

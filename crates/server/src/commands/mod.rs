@@ -13,6 +13,7 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -37,6 +38,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     geo::COMMANDS,
     sort::COMMANDS,
     transactions::COMMANDS,
+    pubsub::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,

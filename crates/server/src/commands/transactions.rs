@@ -16,17 +16,67 @@ use resp::Frame;
 
 /// The transactions family's table.
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, acl::TRANSACTION, KeyPos::NONE, multi)
-        .doc("transactions", "1.2.0", "Starts a transaction.", "O(1)"),
-    CommandSpec::new("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, acl::TRANSACTION, KeyPos::NONE, exec)
-        .doc("transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction"),
-    CommandSpec::new("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, acl::TRANSACTION, KeyPos::NONE, discard)
-        .doc("transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands"),
-    CommandSpec::new("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, acl::TRANSACTION, KeyPos::ALL, watch)
-        .doc("transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "O(1) for every key.")
-        .key_flags(&["RO"]),
-    CommandSpec::new("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, acl::TRANSACTION, KeyPos::NONE, unwatch)
-        .doc("transactions", "2.2.0", "Forgets about watched keys of a transaction.", "O(1)"),
+    CommandSpec::new(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        acl::TRANSACTION,
+        KeyPos::NONE,
+        multi,
+    )
+    .doc("transactions", "1.2.0", "Starts a transaction.", "O(1)"),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
+        acl::TRANSACTION,
+        KeyPos::NONE,
+        exec,
+    )
+    .doc(
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        "Depends on commands in the transaction",
+    ),
+    CommandSpec::new(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        acl::TRANSACTION,
+        KeyPos::NONE,
+        discard,
+    )
+    .doc(
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        "O(N), when N is the number of queued commands",
+    ),
+    CommandSpec::new(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        acl::TRANSACTION,
+        KeyPos::ALL,
+        watch,
+    )
+    .doc(
+        "transactions",
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        "O(1) for every key.",
+    )
+    .key_flags(&["RO"]),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        acl::TRANSACTION,
+        KeyPos::NONE,
+        unwatch,
+    )
+    .doc("transactions", "2.2.0", "Forgets about watched keys of a transaction.", "O(1)"),
 ];
 
 /// True for the commands that run at once inside MULTI instead of being queued.
@@ -54,7 +104,9 @@ fn exec(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
     let dirty = ctx.srv.ks.watches.is_dirty(ctx.client_ref().id) || expired;
     unwatch_all(ctx);
     if state.aborted {
-        return Err(CmdError::Static("EXECABORT Transaction discarded because of previous errors."));
+        return Err(CmdError::Static(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
     }
     if dirty {
         return Ok(Frame::NullArray);
@@ -73,7 +125,9 @@ fn exec(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// refuses the transaction even if nothing deleted the key yet).
 fn watched_key_expired(ctx: &Ctx<'_>) -> bool {
     let c = ctx.client_ref();
-    c.watched.iter().any(|(db, key, was_expired)| !was_expired && ctx.srv.ks.is_expired(*db, key, ctx.now))
+    c.watched
+        .iter()
+        .any(|(db, key, was_expired)| !was_expired && ctx.srv.ks.is_expired(*db, key, ctx.now))
 }
 
 /// `DISCARD`: drops the queued commands.
@@ -113,6 +167,7 @@ fn unwatch(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// Forgets every key the calling client watches.
 pub fn unwatch_all(ctx: &mut Ctx<'_>) {
     let id = ctx.client_ref().id;
-    let keys: Vec<(usize, bytes::Bytes)> = ctx.client().watched.drain(..).map(|(d, k, _)| (d, k)).collect();
+    let keys: Vec<(usize, bytes::Bytes)> =
+        ctx.client().watched.drain(..).map(|(d, k, _)| (d, k)).collect();
     ctx.srv.ks.watches.unwatch_all(id, &keys);
 }

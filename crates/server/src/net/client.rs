@@ -86,6 +86,14 @@ pub struct Client {
     pub writable_interest: bool,
     /// Set while the client waits in a blocking command.
     pub blocked: Option<crate::blocking::BlockedState>,
+    /// Channels subscribed with SUBSCRIBE, in order.
+    pub subs: Vec<Bytes>,
+    /// Patterns subscribed with PSUBSCRIBE.
+    pub psubs: Vec<Bytes>,
+    /// Shard channels subscribed with SSUBSCRIBE.
+    pub ssubs: Vec<Bytes>,
+    /// Since when (Unix ms) the output buffer has been over the soft limit of its class.
+    pub soft_limit_since: Option<u64>,
     /// Set between MULTI and EXEC/DISCARD.
     pub multi: Option<MultiState>,
     /// True while EXEC runs this client's queued commands.
@@ -135,6 +143,10 @@ impl Client {
             commands: 0,
             blocked: None,
             multi: None,
+            subs: Vec::new(),
+            psubs: Vec::new(),
+            ssubs: Vec::new(),
+            soft_limit_since: None,
             in_exec: false,
             watched: Vec::new(),
             write_pending: false,
@@ -146,6 +158,11 @@ impl Client {
     /// MULTI and scripts.
     pub fn can_block(&self) -> bool {
         self.sock.is_some() && self.multi.is_none() && !self.in_exec
+    }
+
+    /// True while subscribed to any channel, pattern or shard channel.
+    pub fn is_subscriber(&self) -> bool {
+        !(self.subs.is_empty() && self.psubs.is_empty() && self.ssubs.is_empty())
     }
 
     /// Bytes of replies waiting to be written.

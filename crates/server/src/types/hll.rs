@@ -336,7 +336,17 @@ pub fn raise(h: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Res
             if seq.len() > op.size() && h.len() + seq.len() - op.size() > sparse_max {
                 return promote(h, index, count);
             }
+            // A final XZERO cut short by one byte reads its missing byte as zero (the C
+            // string terminator); Redis then sizes the result from the stored length, so
+            // the last byte of the replacement falls off the end. Do exactly the same.
+            let truncated = p + op.size() > h.len();
+            if truncated {
+                h.push(0);
+            }
             h.splice(p..p + op.size(), seq);
+            if truncated {
+                h.pop();
+            }
         }
     }
     merge_adjacent_vals(h, prev.unwrap_or(HDR));

@@ -328,11 +328,22 @@ impl ListValue {
                     let node = &nodes[n];
                     let right_count = node.count - off;
                     let right_bytes = LP_EMPTY
-                        + self.items.range(i..i + right_count).map(|e| entry_size(e)).sum::<usize>();
-                    let left = Node { count: off, bytes: node.bytes + LP_EMPTY - right_bytes, plain: false };
+                        + self
+                            .items
+                            .range(i..i + right_count)
+                            .map(|e| entry_size(e))
+                            .sum::<usize>();
+                    let left = Node {
+                        count: off,
+                        bytes: node.bytes + LP_EMPTY - right_bytes,
+                        plain: false,
+                    };
                     nodes[n] = left;
                     nodes.insert(n + 1, Node::single(fill, v));
-                    nodes.insert(n + 2, Node { count: right_count, bytes: right_bytes, plain: false });
+                    nodes.insert(
+                        n + 2,
+                        Node { count: right_count, bytes: right_bytes, plain: false },
+                    );
                 }
                 None => nodes.push_back(Node::single(fill, v)),
             },

@@ -176,12 +176,12 @@ impl SetValue {
             Repr::Hashtable(_) => false,
         };
         if too_big {
-            self.to_hashtable();
+            self.convert_to_hashtable();
         }
     }
 
     /// Rebuilds the set as a hashtable, keeping every member.
-    fn to_hashtable(&mut self) {
+    fn convert_to_hashtable(&mut self) {
         let mut d = Dict::new();
         for m in self.iter() {
             d.insert(m.into_owned().into_boxed_slice(), ());
@@ -207,7 +207,7 @@ impl SetValue {
                 if v.len() < lim.listpack_entries && member.len() <= lim.listpack_value {
                     v.push(member.into());
                 } else {
-                    self.to_hashtable();
+                    self.convert_to_hashtable();
                     self.insert_new_into_hashtable(member);
                 }
                 true
@@ -219,7 +219,7 @@ impl SetValue {
                     };
                     v.insert(at, n);
                     if v.len() > lim.intset_max() {
-                        self.to_hashtable();
+                        self.convert_to_hashtable();
                     }
                     true
                 }
@@ -239,7 +239,7 @@ impl SetValue {
                         lp.push(member.into());
                         self.repr = Repr::Listpack(lp);
                     } else {
-                        self.to_hashtable();
+                        self.convert_to_hashtable();
                         self.insert_new_into_hashtable(member);
                     }
                     true
@@ -457,6 +457,7 @@ mod tests {
         let mut pick: Vec<Vec<u8>> =
             s.sample_distinct(20, &mut rng).into_iter().map(|m| m.into_owned()).collect();
         assert_eq!(pick.len(), 20);
+        pick.sort();
         pick.dedup();
         assert_eq!(pick.len(), 20);
         assert_eq!(s.sample_distinct(99, &mut rng).len(), 50);

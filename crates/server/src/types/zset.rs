@@ -130,7 +130,8 @@ impl SkipList {
             }
             self.level = level;
         }
-        let node = Node { member, score, prev: NIL, links: vec![Link { next: NIL, span: 0 }; level] };
+        let node =
+            Node { member, score, prev: NIL, links: vec![Link { next: NIL, span: 0 }; level] };
         let x = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot] = node;
@@ -201,8 +202,7 @@ impl SkipList {
         for i in (0..self.level).rev() {
             loop {
                 let l = self.nodes[x].links[i];
-                if l.next == NIL || !before(self.nodes[l.next].score, &self.nodes[l.next].member)
-                {
+                if l.next == NIL || !before(self.nodes[l.next].score, &self.nodes[l.next].member) {
                     break;
                 }
                 rank += l.span;
@@ -337,12 +337,9 @@ impl ZSetValue {
     pub fn heap_size(&self) -> usize {
         match &self.repr {
             Repr::Listpack(v) => v.iter().map(|(m, _)| m.len() + 11).sum(),
-            Repr::Skiplist(b) => b
-                .list
-                .nodes
-                .iter()
-                .map(|n| 2 * n.member.len() + 48 + n.links.len() * 16 + 40)
-                .sum(),
+            Repr::Skiplist(b) => {
+                b.list.nodes.iter().map(|n| 2 * n.member.len() + 48 + n.links.len() * 16 + 40).sum()
+            }
         }
     }
 

@@ -60,7 +60,11 @@ pub fn start_redis(args: &[&str]) -> TestServer {
 }
 
 fn start(bin: &Path, args: &[&str]) -> TestServer {
-    let custom_log = args.iter().position(|a| *a == "--logfile").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let custom_log = args
+        .iter()
+        .position(|a| *a == "--logfile")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     for _attempt in 0..5 {
         let port = free_port();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -80,8 +84,13 @@ fn start(bin: &Path, args: &[&str]) -> TestServer {
             // Wait for the log line rather than probing with a connection, so tests that
             // count clients (maxclients, CLIENT LIST) see only their own.
             let log = std::fs::read_to_string(&srv.log).unwrap_or_default();
-            let custom = custom_log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-            if log.contains("Ready to accept connections") || custom.contains("Ready to accept connections") {
+            let custom = custom_log
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default();
+            if log.contains("Ready to accept connections")
+                || custom.contains("Ready to accept connections")
+            {
                 return srv;
             }
             // At loglevel warning the ready line is filtered out; "Server initialized" is a

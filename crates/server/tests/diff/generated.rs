@@ -7,16 +7,19 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 const KEYS: &[&str] = &["a", "b", "c", "{x}1", ""];
-const VALUES: &[&str] = &["0", "1", "-1", "10", "foo", "bar", "", "3.5", "9223372036854775807", "x y"];
+const VALUES: &[&str] =
+    &["0", "1", "-1", "10", "foo", "bar", "", "3.5", "9223372036854775807", "x y"];
 
 /// Commands whose reply is an unordered collection.
-const UNORDERED: &[&str] = &["SMEMBERS", "SUNION", "SINTER", "SDIFF", "HKEYS", "HVALS", "HGETALL", "KEYS"];
+const UNORDERED: &[&str] =
+    &["SMEMBERS", "SUNION", "SINTER", "SDIFF", "HKEYS", "HVALS", "HGETALL", "KEYS"];
 
 /// One generated command: a template filled from the key and value space.
 fn command() -> impl Strategy<Value = Vec<String>> {
     let key = prop::sample::select(KEYS).prop_map(str::to_string);
     let val = prop::sample::select(VALUES).prop_map(str::to_string);
-    let int = prop_oneof![Just(0i64), Just(1), Just(-1), Just(2), Just(-3), 5i64..20].prop_map(|n| n.to_string());
+    let int = prop_oneof![Just(0i64), Just(1), Just(-1), Just(2), Just(-3), 5i64..20]
+        .prop_map(|n| n.to_string());
     let templates: Vec<BoxedStrategy<Vec<String>>> = vec![
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["SET".into(), k, v]).boxed(),
         key.clone().prop_map(|k| vec!["GET".into(), k]).boxed(),
@@ -24,8 +27,12 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key.clone().prop_map(|k| vec!["INCR".into(), k]).boxed(),
         (key.clone(), int.clone()).prop_map(|(k, n)| vec!["INCRBY".into(), k, n]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["INCRBYFLOAT".into(), k, v]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["GETRANGE".into(), k, a, b]).boxed(),
-        (key.clone(), int.clone(), val.clone()).prop_map(|(k, o, v)| vec!["SETRANGE".into(), k, o, v]).boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["GETRANGE".into(), k, a, b])
+            .boxed(),
+        (key.clone(), int.clone(), val.clone())
+            .prop_map(|(k, o, v)| vec!["SETRANGE".into(), k, o, v])
+            .boxed(),
         key.clone().prop_map(|k| vec!["STRLEN".into(), k]).boxed(),
         key.clone().prop_map(|k| vec!["DEL".into(), k]).boxed(),
         key.clone().prop_map(|k| vec!["TYPE".into(), k]).boxed(),
@@ -33,7 +40,9 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         key.clone().prop_map(|k| vec!["OBJECT".into(), "ENCODING".into(), k]).boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["RENAME".into(), a, b]).boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["COPY".into(), a, b]).boxed(),
-        (key.clone(), key.clone(), val.clone()).prop_map(|(a, b, v)| vec!["MSET".into(), a, v.clone(), b, v]).boxed(),
+        (key.clone(), key.clone(), val.clone())
+            .prop_map(|(a, b, v)| vec!["MSET".into(), a, v.clone(), b, v])
+            .boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["MGET".into(), a, b]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["GETSET".into(), k, v]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["SETNX".into(), k, v]).boxed(),
@@ -68,7 +77,11 @@ fn normalise(cmd: &str, raw: Vec<u8>) -> Vec<u8> {
     }
 }
 
-fn run_script(redis: &TestServer, keel: &TestServer, script: &[Vec<String>]) -> Result<(), TestCaseError> {
+fn run_script(
+    redis: &TestServer,
+    keel: &TestServer,
+    script: &[Vec<String>],
+) -> Result<(), TestCaseError> {
     let mut r = Conn::new(redis.port);
     let mut k = Conn::new(keel.port);
     r.cmd(&[b"FLUSHALL"]);
@@ -94,8 +107,10 @@ fn run_script(redis: &TestServer, keel: &TestServer, script: &[Vec<String>]) -> 
 fn generated_sequences_match_redis() {
     let redis = start_redis(&[]);
     let keel = start_keel(&[]);
-    let mut runner = TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
-    let result = runner.run(&prop::collection::vec(command(), 1..40), |script| run_script(&redis, &keel, &script));
+    let mut runner =
+        TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
+    let result = runner
+        .run(&prop::collection::vec(command(), 1..40), |script| run_script(&redis, &keel, &script));
     if let Err(e) = result {
         panic!("{e}");
     }

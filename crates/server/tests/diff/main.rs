@@ -176,4 +176,23 @@ macro_rules! families {
     };
 }
 
-families!(strings, keys, connection, client, server, config, command, expire, lists, hashes, sets, zsets, bitmaps, hll, geo, sort, transactions);
+families!(
+    strings,
+    keys,
+    connection,
+    client,
+    server,
+    config,
+    command,
+    expire,
+    lists,
+    hashes,
+    sets,
+    zsets,
+    bitmaps,
+    hll,
+    geo,
+    sort,
+    transactions,
+    pubsub
+);

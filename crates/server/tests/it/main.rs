@@ -10,5 +10,6 @@ mod config;
 mod connection;
 mod expire;
 mod protocol;
+mod pubsub;
 mod real_clients;
 mod transactions;
