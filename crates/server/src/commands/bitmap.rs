@@ -363,16 +363,16 @@ struct Field {
     overflow: Overflow,
 }
 
-/// Parses a BITFIELD type: `i1`..`i64` or `u1`..`u63` (read up to a NUL byte, as Redis
-/// reads it as a C string).
+/// Parses a BITFIELD type: `i1`..`i64` or `u1`..`u63`, lowercase prefix only (read up to
+/// a NUL byte, as Redis reads it as a C string).
 fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
     const BAD: CmdError = CmdError::Static(
         "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
     );
     let arg = crate::error::c_prefix(arg, arg.len());
     let signed = match arg.first() {
-        Some(b'i' | b'I') => true,
-        Some(b'u' | b'U') => false,
+        Some(b'i') => true,
+        Some(b'u') => false,
         _ => return Err(BAD),
     };
     let max = if signed { 64 } else { 63 };
@@ -398,7 +398,7 @@ fn parse_fields(ctx: &Ctx<'_>, args: &mut Args) -> Result<Vec<Field>, CmdError> 
                     b"wrap" => Overflow::Wrap,
                     b"sat" => Overflow::Sat,
                     b"fail" => Overflow::Fail,
-                    _ => return Err(CmdError::Syntax),
+                    _ => return Err(CmdError::Static("ERR Invalid OVERFLOW type specified")),
                 };
                 continue;
             }

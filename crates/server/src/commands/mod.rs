@@ -18,6 +18,7 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod spec;
+pub mod stream;
 pub mod string;
 pub mod transactions;
 pub mod zset;
@@ -39,6 +40,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    stream::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,

@@ -9,12 +9,14 @@ pub mod hll;
 pub mod list;
 pub mod num;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
+pub use stream::StreamValue;
 pub use string::StrValue;
 pub use zset::ZSetValue;
 
@@ -31,6 +33,8 @@ pub enum Value {
     Set(SetValue),
     /// A sorted set (`TYPE` = `zset`); geo indexes are sorted sets too.
     ZSet(ZSetValue),
+    /// A stream (`TYPE` = `stream`).
+    Stream(StreamValue),
 }
 
 impl Value {
@@ -42,6 +46,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -53,6 +58,7 @@ impl Value {
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(v) => v.encoding(),
         }
     }
 
@@ -64,6 +70,7 @@ impl Value {
             Value::Hash(v) => v.heap_size(),
             Value::Set(v) => v.heap_size(),
             Value::ZSet(v) => v.heap_size(),
+            Value::Stream(v) => v.heap_size(),
         }
     }
 }
