@@ -157,6 +157,7 @@ pub fn execute(
     };
     let usec = started.elapsed().as_micros() as u64;
     srv.ks.watches.settle(srv.ks.dirty != dirty_before);
+    crate::notify::flush_expired(srv);
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;

@@ -638,6 +638,8 @@ impl EventLoop {
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
         let effort = self.srv.config.int(P::ActiveExpireEffort);
         expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
+        crate::notify::flush_expired(&mut self.srv);
+        self.after_command();
         if self.srv.config.bool(P::Activerehashing) {
             // Redis gives rehashing 1 ms per cron tick.
             self.srv.ks.rehash(Duration::from_millis(1));

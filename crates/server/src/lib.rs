@@ -24,6 +24,7 @@ pub mod info;
 pub mod keyspace;
 pub mod log;
 pub mod net;
+pub mod notify;
 pub mod pubsub;
 pub mod server;
 pub mod stats;

@@ -51,6 +51,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Pub/sub subscriptions and the outbox of messages to deliver.
     pub pubsub: crate::pubsub::PubSub,
+    /// `notify-keyspace-events` as class bits (see `notify.rs`); 0 = off.
+    pub notify_flags: u32,
     /// Log output.
     pub log: Logger,
     /// Unix ms at start.
@@ -99,14 +101,18 @@ impl Server {
             role: 'C',
         };
         let now = wall_ms();
+        let notify_flags = crate::notify::parse(config.str(P::NotifyKeyspaceEvents));
+        let mut ks = Keyspace::new(dbs);
+        ks.record_expired = notify_flags & crate::notify::class::EXPIRED != 0;
         Server {
-            ks: Keyspace::new(dbs),
+            ks,
             port: config.int(P::Port) as u16,
             config,
             stats: Stats::default(),
             propagation: Propagation::default(),
             blocking: crate::blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            notify_flags,
             log,
             start_ms: now,
             start_instant: Instant::now(),

@@ -347,6 +347,11 @@ fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize]) {
             let level = crate::log::Level::from_word(ctx.srv.config.word(P::Loglevel));
             ctx.srv.log.level = level;
         }
+        if i == P::NotifyKeyspaceEvents as usize {
+            let flags = crate::notify::parse(ctx.srv.config.str(P::NotifyKeyspaceEvents));
+            ctx.srv.notify_flags = flags;
+            ctx.srv.ks.record_expired = flags & crate::notify::class::EXPIRED != 0;
+        }
     }
 }
 

@@ -115,6 +115,11 @@ pub struct Keyspace {
     pub ready: Vec<(usize, bytes::Bytes)>,
     /// WATCHed keys and the transactions they invalidate.
     pub watches: watch::Watches,
+    /// When set (the `x` notification class is on), expired keys are queued in
+    /// `expired_events` for `expired` keyspace events.
+    pub record_expired: bool,
+    /// Keys that expired since the events were last published.
+    pub expired_events: Vec<(usize, bytes::Bytes)>,
 }
 
 impl Keyspace {
@@ -129,6 +134,8 @@ impl Keyspace {
             track_ready: false,
             ready: Vec::new(),
             watches: watch::Watches::default(),
+            record_expired: false,
+            expired_events: Vec::new(),
         }
     }
 
@@ -165,6 +172,9 @@ impl Keyspace {
                 // An expiry is a change: it is propagated as a DEL in Redis.
                 self.dirty += 1;
                 self.watches.touch(db, key);
+                if self.record_expired {
+                    self.expired_events.push((db, bytes::Bytes::copy_from_slice(key)));
+                }
                 true
             }
             _ => false,
