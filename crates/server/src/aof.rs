@@ -19,6 +19,9 @@ pub struct Propagation {
     last_db: Option<usize>,
     /// Commands fed since start (for tests and INFO later).
     pub fed: u64,
+    /// Set by a handler whose effect must be logged as other commands (SET EX as SET PXAT,
+    /// EXPIRE as PEXPIREAT, INCRBYFLOAT as SET, ...); taken by dispatch.
+    pub(crate) rewrite: Option<Vec<Vec<Bytes>>>,
 }
 
 impl Propagation {

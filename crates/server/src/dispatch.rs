@@ -178,8 +178,12 @@ pub fn execute(
     }
     Some(match result {
         Ok(frame) => {
+            let rewrite = srv.propagation.rewrite.take();
             if spec.has(flags::WRITE) && srv.ks.dirty != dirty_before {
-                srv.propagation.feed(db, args.argv());
+                match rewrite {
+                    Some(commands) => commands.iter().for_each(|argv| srv.propagation.feed(db, argv)),
+                    None => srv.propagation.feed(db, args.argv()),
+                }
             }
             frame
         }

@@ -224,6 +224,12 @@ impl Ctx<'_> {
         self.srv.ks.set(db, key, value, now, keep_ttl);
     }
 
+    /// Makes the running write command reach the AOF as `commands` instead of as sent (for
+    /// relative times made absolute, and results made deterministic).
+    pub fn propagate_as(&mut self, commands: Vec<Vec<bytes::Bytes>>) {
+        self.srv.propagation.rewrite = Some(commands);
+    }
+
     /// Deletes `key` from the selected database.
     pub fn delete(&mut self, key: &[u8]) -> bool {
         let (db, now) = (self.db(), self.now);
