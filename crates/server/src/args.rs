@@ -103,6 +103,15 @@ impl Args {
         }
     }
 
+    /// Replaces argument `i` (does nothing past the end). Used by handlers that rewrite
+    /// their command before it is propagated or re-executed after blocking (XADD `*`,
+    /// XREAD `$`).
+    pub fn set(&mut self, i: usize, value: Bytes) {
+        if let Some(a) = self.argv.get_mut(i) {
+            *a = value;
+        }
+    }
+
     /// The next argument, uppercased, for matching option keywords.
     pub fn peek_upper(&self) -> Option<Vec<u8>> {
         self.argv.get(self.pos).map(|b| b.to_ascii_uppercase())

@@ -319,8 +319,8 @@ params! {
     SlowlogMaxLen => "slowlog-max-len", Kind::Int { min: 0, max: I64 }, "128", NOT_IN_EFFECT;
     SocketMarkId => "socket-mark-id", Kind::Int { min: 0, max: U32 }, "0", IMMUTABLE | NOT_IN_EFFECT;
     StopWritesOnBgsaveError => "stop-writes-on-bgsave-error", Kind::Bool, "yes", NOT_IN_EFFECT;
-    StreamNodeMaxBytes => "stream-node-max-bytes", Kind::Memory { min: 0, max: I64 }, "4096", NOT_IN_EFFECT;
-    StreamNodeMaxEntries => "stream-node-max-entries", Kind::Int { min: 0, max: I64 }, "100", NOT_IN_EFFECT;
+    StreamNodeMaxBytes => "stream-node-max-bytes", Kind::Memory { min: 0, max: I64 }, "4096", 0;
+    StreamNodeMaxEntries => "stream-node-max-entries", Kind::Int { min: 0, max: I64 }, "100", 0;
     Supervised => "supervised", Kind::Enum(SUPERVISED), "no", IMMUTABLE | NOT_IN_EFFECT;
     SyslogEnabled => "syslog-enabled", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     SyslogFacility => "syslog-facility", Kind::Enum(SYSLOG_FACILITY), "local0", IMMUTABLE | NOT_IN_EFFECT;

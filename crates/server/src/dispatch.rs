@@ -156,8 +156,11 @@ pub fn execute(
         (spec.handler)(&mut ctx, &mut args)
     };
     let usec = started.elapsed().as_micros() as u64;
-    srv.ks.watches.settle(srv.ks.dirty != dirty_before);
+    srv.ks.settle(srv.ks.dirty != dirty_before);
     crate::notify::flush_expired(srv);
+    if srv.ks.tracking_on {
+        after_tracking(srv, clients, cid, spec, &args);
+    }
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;
@@ -181,7 +184,9 @@ pub fn execute(
             let rewrite = srv.propagation.rewrite.take();
             if spec.has(flags::WRITE) && srv.ks.dirty != dirty_before {
                 match rewrite {
-                    Some(commands) => commands.iter().for_each(|argv| srv.propagation.feed(db, argv)),
+                    Some(commands) => {
+                        commands.iter().for_each(|argv| srv.propagation.feed(db, argv))
+                    }
                     None => srv.propagation.feed(db, args.argv()),
                 }
             }
@@ -192,6 +197,39 @@ pub fn execute(
             error_reply(srv, e)
         }
     })
+}
+
+/// Client-side caching after a command: remember what a tracking client read, and send
+/// invalidations for what the command changed.
+fn after_tracking(
+    srv: &mut Server,
+    clients: &mut Slab<Client>,
+    cid: usize,
+    spec: &CommandSpec,
+    args: &Args,
+) {
+    let id = clients[cid].id;
+    if let Some(opts) = clients[cid].tracking.as_mut() {
+        // CLIENT CACHING sets the answer for the command after it.
+        let caching = if spec.name == "caching" { None } else { opts.caching.take() };
+        let wanted = !opts.bcast
+            && ((opts.optin && caching == Some(true))
+                || (opts.optout && caching != Some(false))
+                || (!opts.optin && !opts.optout));
+        if wanted && spec.has(flags::READONLY) {
+            let k = spec.keys;
+            for key in crate::tracking::command_keys(args.argv(), k.first, k.last, k.step) {
+                srv.tracking.remember(id, &key);
+            }
+        }
+    }
+    let keys = std::mem::take(&mut srv.ks.invalidated);
+    if !keys.is_empty() {
+        crate::tracking::invalidate(srv, clients, Some(keys), Some(id));
+    }
+    if std::mem::take(&mut srv.ks.flushed) {
+        crate::tracking::invalidate(srv, clients, None, Some(id));
+    }
 }
 
 /// A command refused while queueing makes the whole transaction fail at EXEC.

@@ -403,6 +403,9 @@ impl EventLoop {
             if now_on && !suppressed {
                 self.reply(cid, &frame);
             }
+            for (target, frame) in std::mem::take(&mut self.srv.pubsub.after_reply) {
+                self.reply(target, &frame);
+            }
             if let Some(c) = self.clients.get_mut(cid) {
                 c.parser.auth_required = !c.authenticated;
             }
@@ -615,6 +618,11 @@ impl EventLoop {
                     self.srv.pubsub.remove(kind, name, cid);
                 }
             }
+            if c.tracking.is_some() {
+                self.srv.tracking.forget(c.id);
+                self.srv.tracking.clients -= 1;
+                self.srv.ks.tracking_on = self.srv.tracking.clients > 0;
+            }
             if !c.watched.is_empty() {
                 let keys: Vec<(usize, bytes::Bytes)> =
                     c.watched.drain(..).map(|(d, k, _)| (d, k)).collect();
@@ -639,6 +647,10 @@ impl EventLoop {
         let effort = self.srv.config.int(P::ActiveExpireEffort);
         expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
         crate::notify::flush_expired(&mut self.srv);
+        if self.srv.ks.tracking_on && !self.srv.ks.invalidated.is_empty() {
+            let keys = std::mem::take(&mut self.srv.ks.invalidated);
+            crate::tracking::invalidate(&mut self.srv, &self.clients, Some(keys), None);
+        }
         self.after_command();
         if self.srv.config.bool(P::Activerehashing) {
             // Redis gives rehashing 1 ms per cron tick.

@@ -29,6 +29,7 @@ pub mod pubsub;
 pub mod server;
 pub mod stats;
 pub mod testing;
+pub mod tracking;
 pub mod types;
 
 /// The Redis version Keel reports (`redis_version`): clients gate features on it.

@@ -91,7 +91,11 @@ pub fn publish(srv: &mut Server, class_bit: u32, event: &str, db: usize, key: &[
     if flags & class::KEYSPACE != 0 {
         let mut channel = format!("__keyspace@{db}__:").into_bytes();
         channel.extend_from_slice(&key);
-        srv.pubsub.publish(Kind::Channel, &Bytes::from(channel), &Bytes::copy_from_slice(event.as_bytes()));
+        srv.pubsub.publish(
+            Kind::Channel,
+            &Bytes::from(channel),
+            &Bytes::copy_from_slice(event.as_bytes()),
+        );
     }
     if flags & class::KEYEVENT != 0 {
         let channel = Bytes::from(format!("__keyevent@{db}__:{event}"));

@@ -28,6 +28,8 @@ pub struct PubSub {
     shards: HashMap<Bytes, Vec<usize>>,
     /// Frames to deliver, in order, to (client, frame).
     pub(crate) outbox: Vec<(usize, Frame)>,
+    /// Frames for the calling client that must follow its command's reply.
+    pub(crate) after_reply: Vec<(usize, Frame)>,
 }
 
 impl PubSub {

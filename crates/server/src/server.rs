@@ -51,6 +51,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Pub/sub subscriptions and the outbox of messages to deliver.
     pub pubsub: crate::pubsub::PubSub,
+    /// Client-side caching: who is told about which keys.
+    pub tracking: crate::tracking::Table,
     /// `notify-keyspace-events` as class bits (see `notify.rs`); 0 = off.
     pub notify_flags: u32,
     /// Log output.
@@ -113,6 +115,7 @@ impl Server {
             blocking: crate::blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             notify_flags,
+            tracking: crate::tracking::Table::default(),
             log,
             start_ms: now,
             start_instant: Instant::now(),

@@ -1,8 +1,7 @@
 //! `CLIENT` and its subcommands: identity, listing, killing, reply modes and pauses.
 //!
-//! Keel has no replicas, pub/sub clients or client-side caching yet, so every connection is
-//! a "normal" client and tracking is always off; the replies and errors are otherwise
-//! Redis's.
+//! Keel has no replicas yet, so every connection is a "normal" or "pubsub" client; the
+//! replies and errors are otherwise Redis's.
 
 use super::connection::validate_client_name;
 use super::spec::{acl, flags::*, unreachable_container, CommandSpec, KeyPos};
@@ -532,48 +531,143 @@ fn unblock(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 }
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX prefix ...] [BCAST] [OPTIN] [OPTOUT]
-/// [NOLOOP]`: the options are checked; turning tracking off is always fine, turning it on
-/// is not supported yet.
-fn tracking(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+/// [NOLOOP]`: client-side caching (see `tracking.rs`).
+fn tracking(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let on = on_off(args)?;
+    let mut opts = crate::tracking::Options::default();
     while args.remaining() > 0 {
-        if args.eat("redirect") || args.eat("prefix") {
-            args.next_ref()?;
-        } else if !(args.eat("bcast")
-            || args.eat("optin")
-            || args.eat("optout")
-            || args.eat("noloop"))
-        {
+        if args.eat("redirect") {
+            if opts.redirect != 0 {
+                return Err(CmdError::Static("ERR A client can only redirect to a single other client"));
+            }
+            let id = num::parse_i64(args.next_ref()?).ok_or(CmdError::NotInteger)?;
+            opts.redirect = u64::try_from(id).unwrap_or(0);
+        } else if args.eat("prefix") {
+            opts.prefixes.push(args.next_bytes()?);
+        } else if args.eat("bcast") {
+            opts.bcast = true;
+        } else if args.eat("optin") {
+            opts.optin = true;
+        } else if args.eat("optout") {
+            opts.optout = true;
+        } else if args.eat("noloop") {
+            opts.noloop = true;
+        } else {
             return Err(CmdError::Syntax);
         }
     }
-    if on {
+    let id = ctx.client_ref().id;
+    if !on {
+        if ctx.client().tracking.take().is_some() {
+            ctx.srv.tracking.forget(id);
+            ctx.srv.tracking.clients -= 1;
+        }
+        ctx.srv.ks.tracking_on = ctx.srv.tracking.clients > 0;
+        return Ok(Frame::ok());
+    }
+    if !opts.bcast && !opts.prefixes.is_empty() {
+        return Err(CmdError::Static("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    let old = ctx.client_ref().tracking.clone();
+    if old.as_ref().is_some_and(|o| o.bcast != opts.bcast) {
+        return Err(CmdError::Static("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if opts.bcast && (opts.optin || opts.optout) {
+        return Err(CmdError::Static("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    if opts.optin && opts.optout {
+        return Err(CmdError::Static("ERR You can't specify both OPTIN mode and OPTOUT mode"));
+    }
+    if old.as_ref().is_some_and(|o| (opts.optin && o.optout) || (opts.optout && o.optin)) {
+        return Err(CmdError::Static("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    for (i, a) in opts.prefixes.iter().enumerate() {
+        for b in &opts.prefixes[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                return Err(CmdError::dynamic(format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(a),
+                    String::from_utf8_lossy(b)
+                )));
+            }
+        }
+    }
+    if opts.redirect != 0 && !ctx.clients.iter().any(|(_, c)| c.id == opts.redirect) {
+        return Err(CmdError::Static("ERR The client ID you want redirect to does not exist"));
+    }
+    if old.is_none() {
+        ctx.srv.tracking.clients += 1;
+    }
+    if opts.bcast {
+        let mut prefixes = old.map(|o| o.prefixes).unwrap_or_default();
+        prefixes.extend(opts.prefixes.iter().cloned());
+        opts.prefixes = prefixes;
+        ctx.srv.tracking.add_bcast(id, opts.prefixes.clone());
+    }
+    ctx.client().tracking = Some(opts);
+    ctx.srv.ks.tracking_on = true;
+    Ok(Frame::ok())
+}
+
+/// `CLIENT CACHING YES|NO`: in OPTIN mode, track the next command's keys; in OPTOUT mode,
+/// do not.
+fn caching(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let word = args.next_bytes()?;
+    let Some(opts) = ctx.client().tracking.as_mut().filter(|o| o.optin || o.optout) else {
         return Err(CmdError::Static(
-            "ERR client-side caching (CLIENT TRACKING ON) is not supported by this server",
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ));
+    };
+    if word.eq_ignore_ascii_case(b"yes") {
+        if !opts.optin {
+            return Err(CmdError::Static("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
+        }
+        opts.caching = Some(true);
+    } else if word.eq_ignore_ascii_case(b"no") {
+        if !opts.optout {
+            return Err(CmdError::Static("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
+        }
+        opts.caching = Some(false);
+    } else {
+        return Err(CmdError::Syntax);
     }
     Ok(Frame::ok())
 }
 
-/// `CLIENT CACHING YES|NO`: only valid in tracking OPTIN/OPTOUT mode, which Keel lacks.
-fn caching(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
-    Err(CmdError::Static(
-        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN \
-         or OPTOUT mode enabled",
-    ))
+/// `CLIENT GETREDIR`: the redirect client id, 0 without redirect, -1 with tracking off.
+fn getredir(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    Ok(Frame::Integer(ctx.client_ref().tracking.as_ref().map_or(-1, |o| o.redirect as i64)))
 }
 
-/// `CLIENT GETREDIR`: -1, tracking being off.
-fn getredir(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
-    Ok(Frame::Integer(-1))
-}
-
-/// `CLIENT TRACKINGINFO`: the description of a connection with tracking off.
-fn trackinginfo(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+/// `CLIENT TRACKINGINFO`: flags, redirect and prefixes of this connection's tracking.
+fn trackinginfo(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    let (flags, redirect, prefixes) = match &ctx.client_ref().tracking {
+        None => (vec![Frame::bulk(b"off")], -1, Vec::new()),
+        Some(o) => {
+            let mut flags = vec![Frame::bulk(b"on")];
+            for (set, name) in [
+                (o.bcast, "bcast"),
+                (o.optin, "optin"),
+                (o.optout, "optout"),
+                (o.caching == Some(true), "caching-yes"),
+                (o.caching == Some(false), "caching-no"),
+                (o.noloop, "noloop"),
+            ] {
+                if set {
+                    flags.push(Frame::bulk(name.as_bytes()));
+                }
+            }
+            let broken = o.redirect != 0 && !ctx.clients.iter().any(|(_, c)| c.id == o.redirect);
+            if broken {
+                flags.push(Frame::bulk(b"broken_redirect"));
+            }
+            (flags, o.redirect as i64, o.prefixes.iter().map(|p| Frame::Bulk(p.clone())).collect())
+        }
+    };
     Ok(Frame::Map(vec![
-        (Frame::bulk(b"flags"), Frame::Set(vec![Frame::bulk(b"off")])),
-        (Frame::bulk(b"redirect"), Frame::Integer(-1)),
-        (Frame::bulk(b"prefixes"), Frame::Array(Vec::new())),
+        (Frame::bulk(b"flags"), Frame::Set(flags)),
+        (Frame::bulk(b"redirect"), Frame::Integer(redirect)),
+        (Frame::bulk(b"prefixes"), Frame::Array(prefixes)),
     ]))
 }
 

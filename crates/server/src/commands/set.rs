@@ -125,7 +125,8 @@ impl Ctx<'_> {
         for key in keys {
             self.lookup_set_read(key)?;
         }
-        let dict = self.srv.ks.db(self.clients[self.cid].db).dict();
+        let db = self.db();
+        let dict = self.srv.ks.db(db).dict();
         Ok(keys
             .iter()
             .map(|k| match dict.get(k) {
@@ -266,7 +267,24 @@ fn spop(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     } else {
         ctx.srv.ks.mark_dirty(1);
     }
-    Ok(Frame::bulk(&member))
+    let member = Bytes::from(member);
+    propagate_srem(ctx, &key, std::slice::from_ref(&member));
+    Ok(Frame::Bulk(member))
+}
+
+/// Logs a random pop as the SREMs of what was actually taken (in batches, as Redis does),
+/// so replaying the AOF removes the same members.
+fn propagate_srem(ctx: &mut Ctx<'_>, key: &[u8], members: &[Bytes]) {
+    const BATCH: usize = 1024;
+    let commands = members
+        .chunks(BATCH)
+        .map(|chunk| {
+            let mut argv = vec![Bytes::from_static(b"SREM"), Bytes::copy_from_slice(key)];
+            argv.extend(chunk.iter().cloned());
+            argv
+        })
+        .collect();
+    ctx.propagate_as(commands);
 }
 
 /// SPOP with a count. The count is checked before the key, and anything but a
@@ -285,17 +303,20 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], args: &mut Args) -> Result<Frame, C
         return Ok(Frame::Set(Vec::new()));
     }
     if count >= set.len() {
+        // Taking everything is a deletion, and is logged as one.
         let all = bulks(set.iter());
         ctx.delete(key);
+        ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]]);
         return Ok(Frame::Set(all));
     }
-    let picked: Vec<Vec<u8>> =
-        set.sample_distinct(count, rng).into_iter().map(Cow::into_owned).collect();
+    let picked: Vec<Bytes> =
+        set.sample_distinct(count, rng).into_iter().map(|m| Bytes::copy_from_slice(&m)).collect();
     for m in &picked {
         set.remove(m);
     }
     ctx.srv.ks.mark_dirty(picked.len() as u64);
-    Ok(Frame::Set(bulks(picked.into_iter().map(Cow::Owned))))
+    propagate_srem(ctx, key, &picked);
+    Ok(Frame::Set(picked.into_iter().map(Frame::Bulk).collect()))
 }
 
 /// `SRANDMEMBER key [count]`: a random member (null if missing), or with a count an array:

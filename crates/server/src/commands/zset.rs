@@ -995,8 +995,8 @@ fn zpop_generic(ctx: &mut Ctx<'_>, args: &mut Args, max: bool) -> Result<Frame, 
     let count = match args.remaining() {
         0 => None,
         _ => {
-            let c = args.next_i64()?;
-            Some(usize::try_from(c).map_err(|_| CmdError::MustBePositive)?)
+            let c = num::parse_i64(args.next_ref()?).and_then(|c| usize::try_from(c).ok());
+            Some(c.ok_or(CmdError::MustBePositive)?)
         }
     };
     if ctx.zset_write(&key)?.is_none() || count == Some(0) {
@@ -1136,7 +1136,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         let c = args.next_i64()?;
         if c == i64::MIN {
             return Err(CmdError::Static(
-                "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807",
+                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
             ));
         }
         withscores = match args.remaining() {
@@ -1195,6 +1195,8 @@ enum SetOp {
     Union,
     Inter,
     Diff,
+    /// ZINTERCARD: an intersection that is only counted.
+    Card,
 }
 
 #[derive(Clone, Copy)]
@@ -1245,7 +1247,7 @@ fn read_input(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, CmdErr
 }
 
 /// Shared body of ZUNION/ZINTER/ZDIFF (`dst` None, WITHSCORES allowed), their STORE forms,
-/// and ZINTERCARD's counting (`card_limit`).
+/// and ZINTERCARD (only LIMIT allowed).
 fn setop_generic(
     ctx: &mut Ctx<'_>,
     args: &mut Args,
@@ -1270,8 +1272,17 @@ fn setop_generic(
         let members = read_input(ctx, k)?;
         inputs.push(Input { members, index: Default::default(), weight: 1.0 });
     }
-    let (mut aggregate, mut withscores) = (Aggregate::Sum, false);
+    let (mut aggregate, mut withscores, mut card_limit) = (Aggregate::Sum, false, 0usize);
     while args.remaining() > 0 {
+        if op == SetOp::Card {
+            if args.remaining() >= 2 && args.eat("limit") {
+                card_limit = num::parse_i64(args.next_ref()?)
+                    .and_then(|l| usize::try_from(l).ok())
+                    .ok_or(CmdError::Static("ERR LIMIT can't be negative"))?;
+                continue;
+            }
+            return Err(CmdError::Syntax);
+        }
         if op != SetOp::Diff && args.remaining() > numkeys && args.eat("weights") {
             for input in inputs.iter_mut() {
                 input.weight = num::parse_f64(args.next_ref()?)
@@ -1294,6 +1305,10 @@ fn setop_generic(
         }
     }
     let result = combine(inputs, op, aggregate);
+    if op == SetOp::Card {
+        let n = result.len();
+        return Ok(Frame::Integer(if card_limit > 0 { n.min(card_limit) } else { n } as i64));
+    }
     if let Some(dst) = dst {
         return store_result(ctx, &dst, result);
     }
@@ -1340,7 +1355,7 @@ fn combine(mut inputs: Vec<Input>, op: SetOp, agg: Aggregate) -> Vec<(Bytes, f64
                 })
                 .collect();
         }
-        SetOp::Inter => {
+        SetOp::Inter | SetOp::Card => {
             inputs.sort_by_key(|i| i.members.len());
             for input in inputs.iter_mut().skip(1) {
                 input.index = input.members.iter().cloned().collect();
@@ -1413,29 +1428,7 @@ fn zdiffstore(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`: the size of the intersection, counting
 /// stops at `limit` (0 = no limit).
 fn zintercard(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let numkeys = parse_numkeys(args.next_ref()?)?;
-    if numkeys > args.remaining() {
-        return Err(CmdError::Static("ERR Number of keys can't be greater than number of args"));
-    }
-    let keys = args.rest()[..numkeys].to_vec();
-    args.seek(args.pos() + numkeys);
-    let mut limit = 0usize;
-    while args.remaining() > 0 {
-        if args.remaining() >= 2 && args.eat("limit") {
-            limit = num::parse_i64(args.next_ref()?)
-                .and_then(|l| usize::try_from(l).ok())
-                .ok_or(CmdError::Static("ERR LIMIT can't be negative"))?;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    let mut inputs = Vec::with_capacity(numkeys);
-    for k in &keys {
-        let members = read_input(ctx, k)?;
-        inputs.push(Input { members, index: Default::default(), weight: 1.0 });
-    }
-    let n = combine(inputs, SetOp::Inter, Aggregate::Sum).len();
-    Ok(Frame::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
+    setop_generic(ctx, args, SetOp::Card, None)
 }
 
 /// Formats a score the way C's `%.17g` does (ZSCAN of a skiplist prints scores so in 7.2).

@@ -120,6 +120,14 @@ pub struct Keyspace {
     pub record_expired: bool,
     /// Keys that expired since the events were last published.
     pub expired_events: Vec<(usize, bytes::Bytes)>,
+    /// True while some client has CLIENT TRACKING on: modified keys are then collected.
+    pub tracking_on: bool,
+    /// Keys the running command may modify, for tracking (settled like WATCH touches).
+    tracking_pending: Vec<bytes::Bytes>,
+    /// Keys modified since tracking invalidations were last sent.
+    pub invalidated: Vec<bytes::Bytes>,
+    /// Set when a database was flushed: every tracking client is invalidated.
+    pub flushed: bool,
 }
 
 impl Keyspace {
@@ -136,6 +144,10 @@ impl Keyspace {
             watches: watch::Watches::default(),
             record_expired: false,
             expired_events: Vec::new(),
+            tracking_on: false,
+            tracking_pending: Vec::new(),
+            invalidated: Vec::new(),
+            flushed: false,
         }
     }
 
@@ -174,6 +186,9 @@ impl Keyspace {
                 self.watches.touch(db, key);
                 if self.record_expired {
                     self.expired_events.push((db, bytes::Bytes::copy_from_slice(key)));
+                }
+                if self.tracking_on {
+                    self.invalidated.push(bytes::Bytes::copy_from_slice(key));
                 }
                 true
             }
@@ -224,7 +239,7 @@ impl Keyspace {
     /// Looks a key up for writing: lazy expiry, access clock refresh, no hit/miss counting.
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         let e = self.dbs[db].dict.get_mut(key)?;
         e.lru = lru_clock(now);
         Some(e)
@@ -239,7 +254,7 @@ impl Keyspace {
     /// Stores `value` under `key`, replacing any old value. Unless `keep_ttl`, an old expire
     /// time is removed (a SET makes a key persistent). Counts as one change.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         let entry = Entry { value, lru: lru_clock(now), unshared: false };
         if let Some(e) = d.dict.get_mut(key) {
@@ -274,6 +289,27 @@ impl Keyspace {
         more
     }
 
+    /// Notes that the running command may modify `key` (for WATCH and client tracking).
+    fn maybe_touch(&mut self, db: usize, key: &[u8]) {
+        self.watches.maybe_touch(db, key);
+        if self.tracking_on {
+            self.tracking_pending.push(bytes::Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Called by dispatch after each command: the keys it looked up for writing count as
+    /// modified only if it changed the dataset.
+    pub fn settle(&mut self, changed: bool) {
+        self.watches.settle(changed);
+        if self.tracking_pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.tracking_pending);
+        if changed {
+            self.invalidated.extend(pending);
+        }
+    }
+
     /// Records that `key` was stored or changed so clients blocked on it get another try.
     /// Costs nothing while no client is blocked.
     pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
@@ -284,7 +320,7 @@ impl Keyspace {
 
     /// Deletes `key`. Returns true if it existed (after lazy expiry).
     pub fn delete(&mut self, db: usize, key: &[u8], now: u64) -> bool {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         if self.expire_if_needed(db, key, now) {
             return false;
         }
@@ -301,7 +337,7 @@ impl Keyspace {
     /// Removes `key` and returns its value and expire time, for RENAME/MOVE/COPY-style moves.
     /// Counts no change; the caller's insert does.
     pub fn take(&mut self, db: usize, key: &[u8], now: u64) -> Option<(Entry, Option<u64>)> {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         self.expire_if_needed(db, key, now);
         let d = &mut self.dbs[db];
         let (_, entry) = d.dict.remove(key)?;
@@ -311,7 +347,7 @@ impl Keyspace {
 
     /// Inserts an entry with an optional expire time, replacing any old key.
     pub fn put(&mut self, db: usize, key: &[u8], entry: Entry, expire_at: Option<u64>) {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         d.dict.insert(key.into(), entry);
         match expire_at {
@@ -333,7 +369,7 @@ impl Keyspace {
 
     /// Sets the expire time of an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: u64) -> bool {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         let d = &mut self.dbs[db];
         if !d.dict.contains_key(key) {
             return false;
@@ -349,7 +385,7 @@ impl Keyspace {
 
     /// Removes the expire time of `key`. Returns true if it had one.
     pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
-        self.watches.maybe_touch(db, key);
+        self.maybe_touch(db, key);
         let removed = self.dbs[db].expires.remove(key).is_some();
         if removed {
             self.dirty += 1;
@@ -365,6 +401,7 @@ impl Keyspace {
     /// Empties database `db`, returning how many keys it had.
     pub fn flush_db(&mut self, db: usize) -> usize {
         self.touch_watched_in(db, db);
+        self.flushed |= self.tracking_on;
         let n = self.dbs[db].len();
         self.dbs[db] = Db::default();
         self.dirty += n as u64;

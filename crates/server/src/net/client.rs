@@ -94,6 +94,8 @@ pub struct Client {
     pub ssubs: Vec<Bytes>,
     /// Since when (Unix ms) the output buffer has been over the soft limit of its class.
     pub soft_limit_since: Option<u64>,
+    /// CLIENT TRACKING options while tracking is on.
+    pub tracking: Option<crate::tracking::Options>,
     /// Set between MULTI and EXEC/DISCARD.
     pub multi: Option<MultiState>,
     /// True while EXEC runs this client's queued commands.
@@ -143,6 +145,7 @@ impl Client {
             commands: 0,
             blocked: None,
             multi: None,
+            tracking: None,
             subs: Vec::new(),
             psubs: Vec::new(),
             ssubs: Vec::new(),

@@ -162,8 +162,9 @@ impl SetValue {
         match &self.repr {
             Repr::Intset(v) => v.capacity() * 8,
             Repr::Listpack(v) => v.iter().map(|m| m.len() + 2).sum(),
-            // Key bytes plus a rough per-entry overhead (pointer, hash slot, box header).
-            Repr::Hashtable(d) => d.iter().map(|(k, _)| k.len() + 32).sum(),
+            Repr::Hashtable(d) => {
+                d.overhead_bytes() + d.iter().map(|(k, _)| k.len()).sum::<usize>()
+            }
         }
     }
 
@@ -296,16 +297,18 @@ impl SetValue {
         }
     }
 
-    /// A uniformly chosen member, or None when empty.
+    /// A random member, or None when empty: uniform for the compact encodings; for a
+    /// hashtable, a random bucket then a random member of its chain, as Redis picks.
     pub fn random_member(&self, rng: &mut impl Rng) -> Option<Cow<'_, [u8]>> {
-        if self.is_empty() {
-            return None;
-        }
-        let i = rng.random_range(0..self.len());
         match &self.repr {
-            Repr::Intset(v) => v.get(i).map(|&n| Cow::Owned(num::i64_bytes(n))),
-            Repr::Listpack(v) => v.get(i).map(|m| Cow::Borrowed(&m[..])),
-            Repr::Hashtable(_) => self.iter().nth(i),
+            Repr::Intset(v) if !v.is_empty() => {
+                v.get(rng.random_range(0..v.len())).map(|&n| Cow::Owned(num::i64_bytes(n)))
+            }
+            Repr::Listpack(v) if !v.is_empty() => {
+                v.get(rng.random_range(0..v.len())).map(|m| Cow::Borrowed(&m[..]))
+            }
+            Repr::Hashtable(d) => d.random_entry(rng).map(|(k, _)| Cow::Borrowed(k)),
+            _ => None,
         }
     }
 
@@ -463,6 +466,31 @@ mod tests {
         assert_eq!(s.sample_distinct(99, &mut rng).len(), 50);
         while s.pop_random(&mut rng).is_some() {}
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn hashtable_scan_visits_every_member_once_and_random_picks_members() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut s = SetValue::with_encoding(SetEncoding::Hashtable);
+        for i in 0..300 {
+            s.add(format!("k{i}").as_bytes(), &LIM);
+        }
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = s.scan(cursor, 1, |m| seen.push(m.to_vec()));
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 300);
+        for _ in 0..50 {
+            let m = s.random_member(&mut rng).map(Cow::into_owned);
+            assert!(m.is_some_and(|m| s.contains(&m)));
+        }
+        assert_eq!(s.clone().len(), 300);
     }
 
     #[test]

@@ -177,22 +177,6 @@ macro_rules! families {
 }
 
 families!(
-    strings,
-    keys,
-    connection,
-    client,
-    server,
-    config,
-    command,
-    expire,
-    lists,
-    hashes,
-    sets,
-    zsets,
-    bitmaps,
-    hll,
-    geo,
-    sort,
-    transactions,
-    pubsub
+    strings, keys, connection, client, server, config, command, expire, lists, hashes, sets, zsets, bitmaps,
+    hll, geo, sort, transactions, pubsub, streams, tracking
 );

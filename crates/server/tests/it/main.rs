@@ -12,4 +12,5 @@ mod expire;
 mod protocol;
 mod pubsub;
 mod real_clients;
+mod tracking;
 mod transactions;
