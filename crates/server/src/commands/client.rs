@@ -250,9 +250,9 @@ fn info(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]`.
 fn list(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let mut ids: Option<Vec<u64>> = None;
-    let mut normal = true;
+    let mut wanted: Option<ClientType> = None;
     if args.len() == 4 && args.eat("type") {
-        normal = client_type_is_normal(args.next_ref()?)?;
+        wanted = Some(parse_client_type(args.next_ref()?)?);
     } else if args.len() > 3 && args.eat("id") {
         let mut v = Vec::new();
         for raw in args.rest() {
@@ -264,24 +264,32 @@ fn list(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         return Err(CmdError::Syntax);
     }
     let mut out = String::new();
-    if normal {
-        for (_, c) in ctx.clients.iter().filter(|(k, c)| c.sock.is_some() || *k == ctx.cid) {
-            if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
-                out.push_str(&info_line(c, ctx.now));
-            }
+    for (_, c) in ctx.clients.iter().filter(|(k, c)| c.sock.is_some() || *k == ctx.cid) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && wanted.is_none_or(|t| t == client_type(c)) {
+            out.push_str(&info_line(c, ctx.now));
         }
     }
     Ok(Frame::Verbatim("txt", Bytes::from(out)))
 }
 
-/// Parses a client type name. Every Keel connection is a normal client, so the answer is
-/// whether the type is `normal`; unknown names are an error.
-fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
-    const OTHERS: &[&[u8]] = &[b"master", b"slave", b"replica", b"pubsub"];
-    if name.eq_ignore_ascii_case(b"normal") {
-        Ok(true)
-    } else if OTHERS.iter().any(|t| name.eq_ignore_ascii_case(t)) {
-        Ok(false)
+/// The client classes `CLIENT LIST TYPE` and `CLIENT KILL TYPE` select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    /// Replicas and masters: Keel has none yet, so this matches no client.
+    Replication,
+}
+
+/// Parses a client type name; unknown names are an error.
+fn parse_client_type(name: &[u8]) -> Result<ClientType, CmdError> {
+    let is = |t: &[u8]| name.eq_ignore_ascii_case(t);
+    if is(b"normal") {
+        Ok(ClientType::Normal)
+    } else if is(b"pubsub") {
+        Ok(ClientType::Pubsub)
+    } else if is(b"master") || is(b"slave") || is(b"replica") {
+        Ok(ClientType::Replication)
     } else {
         let mut text = b"ERR Unknown client type '".to_vec();
         text.extend_from_slice(c_prefix(name, usize::MAX));
@@ -290,12 +298,26 @@ fn client_type_is_normal(name: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
+/// The class a connection belongs to.
+fn client_type(c: &Client) -> ClientType {
+    if c.is_subscriber() {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
+}
+
 /// One `CLIENT LIST` line, fields in Redis 7.2's order, newline-terminated. Counters Keel
 /// does not keep (subscriptions, MULTI, argument memory) are reported as an idle client's.
 fn info_line(c: &Client, now: u64) -> String {
     let mut flags = String::new();
+    let bcast = c.tracking.as_ref().is_some_and(|t| t.bcast);
     for (on, ch) in [
+        (c.is_subscriber(), 'P'),
+        (c.multi.is_some(), 'x'),
         (c.blocked.is_some(), 'b'),
+        (c.tracking.is_some(), 't'),
+        (bcast, 'B'),
         (c.close_after_reply, 'c'),
         (c.close_asap, 'A'),
         (c.unix, 'U'),
@@ -322,9 +344,9 @@ fn info_line(c: &Client, now: u64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
-         ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} \
-         oll=0 omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
+         ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} \
+         oll=0 omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} \
          lib-ver={}",
         c.id,
         c.addr,
@@ -335,6 +357,10 @@ fn info_line(c: &Client, now: u64) -> String {
         now.saturating_sub(c.last_interaction) / 1000,
         flags,
         c.db,
+        c.subs.len(),
+        c.psubs.len(),
+        c.ssubs.len(),
+        c.multi.as_ref().map_or(-1, |m| m.queue.len() as i64),
         qbuf,
         qbuf_free,
         c.query.capacity(),
@@ -345,6 +371,7 @@ fn info_line(c: &Client, now: u64) -> String {
         events,
         c.last_cmd.map(|r| r.full_name()).unwrap_or(std::borrow::Cow::Borrowed("NULL")),
         c.user,
+        c.tracking.as_ref().map_or(-1, |t| t.redirect as i64),
         resp,
         text(&c.lib_name),
         text(&c.lib_ver),
@@ -359,7 +386,7 @@ struct KillFilter {
     laddr: Option<Bytes>,
     id: Option<u64>,
     user: Option<Bytes>,
-    normal: Option<bool>,
+    kind: Option<ClientType>,
     skip_me: bool,
 }
 
@@ -370,7 +397,7 @@ impl KillFilter {
             && self.laddr.as_ref().is_none_or(|a| a == c.laddr.as_bytes())
             && self.id.is_none_or(|id| id == c.id)
             && self.user.as_ref().is_none_or(|u| u == c.user.as_bytes())
-            && self.normal != Some(false)
+            && self.kind.is_none_or(|t| t == client_type(c))
     }
 }
 
@@ -397,7 +424,7 @@ fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                     .ok_or(CmdError::Static("ERR client-id should be greater than 0"))?;
                 f.id = Some(n as u64);
             } else if is(b"type") {
-                f.normal = Some(client_type_is_normal(&val)?);
+                f.kind = Some(parse_client_type(&val)?);
             } else if is(b"addr") {
                 f.addr = Some(val);
             } else if is(b"laddr") {
