@@ -29,7 +29,17 @@ pub enum Deadline {
 /// Parses a blocking timeout in seconds (fractions allowed) the way Redis does, into a
 /// deadline relative to `now` (Unix ms). 0 means forever.
 pub fn parse_timeout(arg: &[u8], now: u64) -> Result<Deadline, CmdError> {
-    let secs = crate::types::num::parse_f64(arg).ok_or(CmdError::TimeoutNotFloat)?;
+    let secs = match crate::types::num::parse_f64(arg) {
+        Some(secs) => secs,
+        // Redis reads timeouts as long doubles: a number too big for a double is still a
+        // number, just out of range.
+        None => match std::str::from_utf8(arg).ok().and_then(|s| s.parse::<f64>().ok()) {
+            Some(v) if v.is_infinite() && !arg.is_empty() && !arg[0].is_ascii_whitespace() => {
+                return Err(CmdError::TimeoutOutOfRange)
+            }
+            _ => return Err(CmdError::TimeoutNotFloat),
+        },
+    };
     let ms = secs * 1000.0;
     if !ms.is_finite() || ms > i64::MAX as f64 {
         return Err(CmdError::TimeoutOutOfRange);
@@ -92,6 +102,11 @@ pub struct Blocking {
     pub(crate) request: Option<BlockRequest>,
     /// Clients unblocked by `CLIENT UNBLOCK`, with the reply each gets.
     pub(crate) unblocked: Vec<(usize, Frame)>,
+    /// Set while a parked client's command is executed again: if it would block again, it
+    /// keeps its original place in the queues and its original deadline.
+    pub(crate) retrying: bool,
+    /// Set by dispatch when the retried command blocked again.
+    pub(crate) reblocked: bool,
     /// Number of blocked clients (`blocked_clients`).
     pub count: usize,
     /// Blocked on keys (`blocked_keys`... `total_blocking_keys` in INFO).

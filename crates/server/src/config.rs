@@ -255,7 +255,7 @@ params! {
     LfuDecayTime => "lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1", NOT_IN_EFFECT;
     LfuLogFactor => "lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
     ListCompressDepth => "list-compress-depth", Kind::Int { min: 0, max: I32 }, "0", NOT_IN_EFFECT;
-    ListMaxListpackSize => "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: -I32 - 1, max: I32 }, "-2", NOT_IN_EFFECT;
+    ListMaxListpackSize => "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: -I32 - 1, max: I32 }, "-2", 0;
     LoadingProcessEventsIntervalBytes => "loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152", HIDDEN | NOT_IN_EFFECT;
     LocaleCollate => "locale-collate", Kind::Str, "", NOT_IN_EFFECT;
     Logfile => "logfile", Kind::Str, "", IMMUTABLE;

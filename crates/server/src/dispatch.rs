@@ -157,7 +157,7 @@ pub fn execute(
     };
     let usec = started.elapsed().as_micros() as u64;
     srv.ks.settle(srv.ks.dirty != dirty_before);
-    crate::notify::flush_expired(srv);
+    crate::notify::flush_queued(srv, Some(cid));
     if srv.ks.tracking_on {
         after_tracking(srv, clients, cid, spec, &args);
     }
@@ -165,6 +165,10 @@ pub fn execute(
     stat.calls += 1;
     stat.usec += usec;
     if let Some(req) = srv.blocking.request.take() {
+        if result.is_ok() && srv.blocking.retrying {
+            srv.blocking.reblocked = true;
+            return None;
+        }
         if result.is_ok() {
             let state = BlockedState {
                 db,

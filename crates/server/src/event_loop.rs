@@ -435,23 +435,42 @@ impl EventLoop {
             }
             for (db, key) in ready {
                 for cid in self.srv.blocking.waiters(db, &key) {
-                    self.retry_blocked(cid);
+                    self.retry_blocked(cid, db, &key);
                 }
             }
         }
         self.srv.ks.track_ready = self.srv.blocking.count > 0;
     }
 
-    /// Executes a blocked client's command again; it either replies or parks again.
-    fn retry_blocked(&mut self, cid: usize) {
-        let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) else { return };
-        self.srv.blocking.unpark(cid, &state);
-        let db = self.clients[cid].db;
-        self.clients[cid].db = state.db;
-        let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, state.argv);
-        if let Some(c) = self.clients.get_mut(cid) {
-            c.db = db;
+    /// Executes a blocked client's command again because `key` is ready. A client waits for
+    /// one type (its command's family): a key now holding another type, or gone, leaves it
+    /// waiting, as in Redis. If the command still finds nothing it stays parked where it was,
+    /// with its original deadline.
+    fn retry_blocked(&mut self, cid: usize, db: usize, key: &bytes::Bytes) {
+        let Some(argv) = self.clients.get(cid).and_then(|c| c.blocked.as_ref()).map(|b| b.argv.clone()) else {
+            return;
+        };
+        let waits_for = dispatch::resolve(&argv).ok().and_then(|r| awaited_type(r.spec));
+        let holds = self.srv.ks.db(db).dict().get(key).map(|e| e.value.type_name());
+        if waits_for.is_some() && holds != waits_for {
+            return;
         }
+        let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) else { return };
+        let selected = self.clients[cid].db;
+        self.clients[cid].db = state.db;
+        self.srv.blocking.retrying = true;
+        let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+        self.srv.blocking.retrying = false;
+        if let Some(c) = self.clients.get_mut(cid) {
+            c.db = selected;
+        }
+        if std::mem::take(&mut self.srv.blocking.reblocked) {
+            if let Some(c) = self.clients.get_mut(cid) {
+                c.blocked = Some(state);
+            }
+            return;
+        }
+        self.srv.blocking.unpark(cid, &state);
         if let Some(frame) = outcome {
             self.reply(cid, &frame);
             self.resume.push(cid);
@@ -684,6 +703,20 @@ impl EventLoop {
                 self.process_input(cid);
             }
         }
+    }
+}
+
+/// The type of key a blocking command waits for, by its ACL category.
+fn awaited_type(spec: &crate::commands::spec::CommandSpec) -> Option<&'static str> {
+    use crate::commands::spec::acl;
+    if spec.acl & acl::LIST != 0 {
+        Some("list")
+    } else if spec.acl & acl::SORTEDSET != 0 {
+        Some("zset")
+    } else if spec.acl & acl::STREAM != 0 {
+        Some("stream")
+    } else {
+        None
     }
 }
 

@@ -4,9 +4,11 @@
 //! same names Redis uses: `set`, `del`, `expire`, `lpush`, ...). When the class is enabled,
 //! the event is published as a pub/sub message on `__keyspace@<db>__:<key>` (message: the
 //! event) and/or `__keyevent@<db>__:<event>` (message: the key). Expirations found by the
-//! keyspace itself (lazily or by the active cycle) are queued there and published here, in
-//! order, before the events of the command that found them.
+//! keyspace itself (lazily or by the active cycle), keys it adds (`new`) and read lookups
+//! that miss (`keymiss`) are queued there and published here, in order, before the next
+//! event of the command that raised them (or right after the command).
 
+use crate::keyspace::{Keyspace, KsEvent};
 use crate::pubsub::Kind;
 use crate::server::{Ctx, Server};
 use bytes::Bytes;
@@ -81,12 +83,29 @@ pub fn parse(text: &str) -> u32 {
     bits
 }
 
-/// Publishes one event if its class is enabled.
-pub fn publish(srv: &mut Server, class_bit: u32, event: &str, db: usize, key: &[u8]) {
+/// Tells the keyspace which events it must queue by itself for `flags`.
+pub fn configure(ks: &mut Keyspace, flags: u32) {
+    ks.record_expired = flags & class::EXPIRED != 0;
+    ks.record_new = flags & class::NEW != 0;
+    ks.record_keymiss = flags & class::KEY_MISS != 0;
+}
+
+/// Publishes one event if its class is enabled. Messages for `caller`, the client whose
+/// command raised the event, follow that command's reply (Redis 7.2 holds back push
+/// messages to the running client until its reply is written, even inside MULTI).
+pub fn publish(
+    srv: &mut Server,
+    class_bit: u32,
+    event: &str,
+    db: usize,
+    key: &[u8],
+    caller: Option<usize>,
+) {
     let flags = srv.notify_flags;
     if flags & class_bit == 0 || flags & (class::KEYSPACE | class::KEYEVENT) == 0 {
         return;
     }
+    let queued = srv.pubsub.outbox.len();
     let key = Bytes::copy_from_slice(key);
     if flags & class::KEYSPACE != 0 {
         let mut channel = format!("__keyspace@{db}__:").into_bytes();
@@ -101,26 +120,52 @@ pub fn publish(srv: &mut Server, class_bit: u32, event: &str, db: usize, key: &[
         let channel = Bytes::from(format!("__keyevent@{db}__:{event}"));
         srv.pubsub.publish(Kind::Channel, &channel, &key);
     }
+    if let Some(cid) = caller {
+        if srv.pubsub.outbox[queued..].iter().any(|(to, _)| *to == cid) {
+            let fresh = srv.pubsub.outbox.split_off(queued);
+            let (own, others): (Vec<_>, Vec<_>) = fresh.into_iter().partition(|(to, _)| *to == cid);
+            srv.pubsub.outbox.extend(others);
+            srv.pubsub.after_reply.extend(own);
+        }
+    }
 }
 
-/// Publishes the `expired` events the keyspace queued.
+/// Publishes the events the keyspace queued (expirations, new keys, key misses), in order,
+/// with no running command (the cron's active expiry).
 pub fn flush_expired(srv: &mut Server) {
-    if srv.ks.expired_events.is_empty() {
+    flush_queued(srv, None);
+}
+
+/// Publishes the events the keyspace queued while `caller`'s command ran.
+pub fn flush_queued(srv: &mut Server, caller: Option<usize>) {
+    if srv.ks.events.is_empty() {
         return;
     }
-    for (db, key) in std::mem::take(&mut srv.ks.expired_events) {
-        publish(srv, class::EXPIRED, "expired", db, &key);
+    for (event, db, key) in std::mem::take(&mut srv.ks.events) {
+        let (class_bit, name) = match event {
+            KsEvent::Expired => (class::EXPIRED, "expired"),
+            KsEvent::New => (class::NEW, "new"),
+            KsEvent::KeyMiss => (class::KEY_MISS, "keymiss"),
+        };
+        publish(srv, class_bit, name, db, &key, caller);
     }
 }
 
 impl Ctx<'_> {
-    /// Emits keyspace event `event` of class `class_bit` for `key` in the selected database.
+    /// Emits keyspace event `event` of class `class_bit` for `key` in the selected database,
+    /// after the events the keyspace queued so far (an expiration or new key found on the
+    /// way comes first, as in Redis).
     pub fn notify(&mut self, class_bit: u32, event: &str, key: &[u8]) {
+        let db = self.db();
+        self.notify_in(db, class_bit, event, key);
+    }
+
+    /// As [`Ctx::notify`], for a key in database `db` (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class_bit: u32, event: &str, key: &[u8]) {
         if self.srv.notify_flags == 0 {
             return;
         }
-        flush_expired(self.srv);
-        let db = self.db();
-        publish(self.srv, class_bit, event, db, key);
+        flush_queued(self.srv, Some(self.cid));
+        publish(self.srv, class_bit, event, db, key, Some(self.cid));
     }
 }

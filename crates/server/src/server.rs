@@ -105,7 +105,7 @@ impl Server {
         let now = wall_ms();
         let notify_flags = crate::notify::parse(config.str(P::NotifyKeyspaceEvents));
         let mut ks = Keyspace::new(dbs);
-        ks.record_expired = notify_flags & crate::notify::class::EXPIRED != 0;
+        crate::notify::configure(&mut ks, notify_flags);
         Server {
             ks,
             port: config.int(P::Port) as u16,

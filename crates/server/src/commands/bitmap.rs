@@ -8,6 +8,7 @@ use super::spec::{acl, flags::*, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::CmdError;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::num;
 use crate::types::{StrValue, Value};
@@ -129,20 +130,28 @@ fn setbit(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
-    let old = match ctx.bitmap_for_write(&key)? {
+    let (old, changed) = match ctx.bitmap_for_write(&key)? {
         Some(s) => {
-            let cur = s.to_bytes().get(byte).copied().unwrap_or(0);
-            s.write_at(byte, &[if on == 1 { cur | mask } else { cur & !mask }]);
-            ctx.srv.ks.mark_dirty(1);
-            cur & mask
+            let bytes = s.to_bytes();
+            let cur = bytes.get(byte).copied().unwrap_or(0);
+            // Only a grown string or a flipped bit is a change (and an event), as in Redis.
+            let changed = byte >= bytes.len() || ((cur & mask) != 0) != (on == 1);
+            if changed {
+                s.write_at(byte, &[if on == 1 { cur | mask } else { cur & !mask }]);
+                ctx.srv.ks.mark_dirty(1);
+            }
+            (cur & mask, changed)
         }
         None => {
             let mut v = StrValue::Raw(Bytes::new());
             v.write_at(byte, &[if on == 1 { mask } else { 0 }]);
             ctx.set_value(&key, Value::Str(v), false);
-            0
+            (0, true)
         }
     };
+    if changed {
+        ctx.notify(class::STRING, "setbit", &key);
+    }
     Ok(Frame::Integer(i64::from(old != 0)))
 }
 
@@ -331,9 +340,12 @@ fn bitop(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         })
         .collect();
     if result.is_empty() {
-        ctx.delete(&dest);
+        if ctx.delete(&dest) {
+            ctx.notify(class::GENERIC, "del", &dest);
+        }
     } else {
         ctx.set_value(&dest, Value::Str(StrValue::Raw(Bytes::from(result))), false);
+        ctx.notify(class::STRING, "set", &dest);
     }
     Ok(Frame::Integer(len as i64))
 }
@@ -549,19 +561,22 @@ fn bitfield_generic(
             .collect();
         (replies, changes)
     };
-    let replies = match ctx.bitmap_for_write(&key)? {
+    let (replies, changes) = match ctx.bitmap_for_write(&key)? {
         Some(s) => {
             let (replies, changes) = run(s);
             ctx.srv.ks.mark_dirty(changes);
-            replies
+            (replies, changes)
         }
         None => {
             let mut v = StrValue::Raw(Bytes::new());
-            let (replies, _) = run(&mut v);
+            let out = run(&mut v);
             ctx.set_value(&key, Value::Str(v), false);
-            replies
+            out
         }
     };
+    if changes > 0 {
+        ctx.notify(class::STRING, "setbit", &key);
+    }
     Ok(Frame::Array(replies))
 }
 

@@ -265,7 +265,9 @@ fn list(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     let mut out = String::new();
     for (_, c) in ctx.clients.iter().filter(|(k, c)| c.sock.is_some() || *k == ctx.cid) {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && wanted.is_none_or(|t| t == client_type(c)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+            && wanted.is_none_or(|t| t == client_type(c))
+        {
             out.push_str(&info_line(c, ctx.now));
         }
     }
@@ -565,7 +567,9 @@ fn tracking(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     while args.remaining() > 0 {
         if args.eat("redirect") {
             if opts.redirect != 0 {
-                return Err(CmdError::Static("ERR A client can only redirect to a single other client"));
+                return Err(CmdError::Static(
+                    "ERR A client can only redirect to a single other client",
+                ));
             }
             let id = num::parse_i64(args.next_ref()?).ok_or(CmdError::NotInteger)?;
             opts.redirect = u64::try_from(id).unwrap_or(0);
@@ -647,12 +651,16 @@ fn caching(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     if word.eq_ignore_ascii_case(b"yes") {
         if !opts.optin {
-            return Err(CmdError::Static("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
         }
         opts.caching = Some(true);
     } else if word.eq_ignore_ascii_case(b"no") {
         if !opts.optout {
-            return Err(CmdError::Static("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
+            return Err(CmdError::Static(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
         }
         opts.caching = Some(false);
     } else {

@@ -12,6 +12,7 @@ use crate::config::P;
 use crate::error::CmdError;
 use crate::glob;
 use crate::keyspace::{Entry, Touch};
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::hash::{HashValue, Limits};
 use crate::types::num::{self, AddError};
@@ -159,6 +160,8 @@ fn hset(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         let created = items.chunks_exact(2).filter(|p| h.set(&p[0], &p[1], limits)).count();
         Ok((created, (items.len() / 2) as u64))
     })?;
+    // Announced even when every field already had its value, as Redis does.
+    ctx.notify(class::HASH, "hset", &key);
     Ok(if ctx.spec.name == "hmset" { Frame::ok() } else { Frame::Integer(created as i64) })
 }
 
@@ -175,6 +178,9 @@ fn hsetnx(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         h.set(&items[0], &items[1], limits);
         Ok((true, 1))
     })?;
+    if set {
+        ctx.notify(class::HASH, "hset", &key);
+    }
     Ok(Frame::Integer(i64::from(set)))
 }
 
@@ -262,8 +268,12 @@ fn hdel(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
         Some(_) => return Err(CmdError::WrongType),
     };
+    if removed > 0 {
+        ctx.notify(class::HASH, "hdel", &key);
+    }
     if now_empty {
         ctx.delete(&key);
+        ctx.notify(class::GENERIC, "del", &key);
     }
     ctx.srv.ks.mark_dirty(removed as u64);
     Ok(Frame::Integer(removed))
@@ -310,6 +320,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         h.set(&field, &num::i64_bytes(sum), limits);
         Ok((sum, 1))
     })?;
+    ctx.notify(class::HASH, "hincrby", &key);
     Ok(Frame::Integer(sum))
 }
 
@@ -335,6 +346,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         h.set(&field, &sum, limits);
         Ok((sum, 1))
     })?;
+    ctx.notify(class::HASH, "hincrbyfloat", &key);
     Ok(Frame::Bulk(Bytes::from(sum)))
 }
 

@@ -10,6 +10,7 @@ use crate::args::Args;
 use crate::config::P;
 use crate::error::{c_prefix, CmdError};
 use crate::keyspace::Entry;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::hll::{self, Corrupt, Encoding};
 use crate::types::{StrValue, Value};
@@ -141,6 +142,9 @@ fn pfadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             1
         }
     };
+    if changed > 0 {
+        ctx.notify(class::STRING, "pfadd", &key);
+    }
     Ok(Frame::Integer(i64::from(changed > 0)))
 }
 
@@ -216,6 +220,8 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             ctx.set_value(&dest, Value::Str(StrValue::Raw(Bytes::from(h))), false);
         }
     }
+    // PFMERGE announces itself as a `pfadd` on the destination, as Redis does.
+    ctx.notify(class::STRING, "pfadd", &dest);
     Ok(Frame::ok())
 }
 

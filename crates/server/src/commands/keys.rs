@@ -12,6 +12,7 @@ use crate::config::P;
 use crate::error::{c_prefix, CmdError};
 use crate::glob;
 use crate::keyspace::{idle_seconds, Entry, Touch};
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::{StrValue, Value};
 use bytes::Bytes;
@@ -142,6 +143,7 @@ fn del(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     while args.remaining() > 0 {
         let key = args.next_bytes()?;
         if ctx.delete(&key) {
+            ctx.notify(class::GENERIC, "del", &key);
             n += 1;
         }
     }
@@ -210,6 +212,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &mut Args, nx: bool) -> Result<Frame,
     let (db, now) = (ctx.db(), ctx.now);
     if let Some((entry, expire)) = ctx.srv.ks.take(db, &src, now) {
         ctx.srv.ks.put(db, &dst, entry, expire);
+        ctx.notify(class::GENERIC, "rename_from", &src);
+        ctx.notify(class::GENERIC, "rename_to", &dst);
     }
     Ok(done)
 }
@@ -420,9 +424,11 @@ fn expire_generic(
     match u64::try_from(when) {
         Ok(at) if at > ctx.now => {
             ctx.set_expire(&key, at);
+            ctx.notify(class::GENERIC, "expire", &key);
         }
         _ => {
             ctx.delete(&key);
+            ctx.notify(class::GENERIC, "del", &key);
         }
     }
     Ok(Frame::Integer(1))
@@ -489,7 +495,11 @@ fn persist(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         return Ok(Frame::Integer(0));
     }
     let db = ctx.db();
-    Ok(Frame::Integer(i64::from(ctx.srv.ks.persist(db, &key))))
+    let removed = ctx.srv.ks.persist(db, &key);
+    if removed {
+        ctx.notify(class::GENERIC, "persist", &key);
+    }
+    Ok(Frame::Integer(i64::from(removed)))
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`: 1 if copied, 0 if the source is
@@ -525,6 +535,7 @@ fn copy(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     entry.lru = crate::keyspace::lru_clock(now);
     entry.unshared = true;
     ctx.srv.ks.put(dst_db, &dst, entry, expire);
+    ctx.notify_in(dst_db, class::GENERIC, "copy_to", &dst);
     Ok(Frame::Integer(1))
 }
 
@@ -542,6 +553,8 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     if let Some((entry, expire)) = ctx.srv.ks.take(src_db, &key, now) {
         ctx.srv.ks.put(dst_db, &key, entry, expire);
+        ctx.notify(class::GENERIC, "move_from", &key);
+        ctx.notify_in(dst_db, class::GENERIC, "move_to", &key);
     }
     Ok(Frame::Integer(1))
 }
@@ -562,8 +575,9 @@ fn object_with(
     let key = args.next_bytes()?;
     // Under an LFU policy Redis tracks access frequency instead of idle time.
     let lfu = ctx.srv.config.word(P::MaxmemoryPolicy).ends_with("lfu");
-    let now = ctx.now;
-    match ctx.peek(&key) {
+    let (db, now) = (ctx.db(), ctx.now);
+    // OBJECT looks keys up without touching them or announcing misses.
+    match ctx.srv.ks.lookup_read(db, &key, now, Touch::Quiet) {
         Some(entry) => f(entry, lfu, now),
         None => Ok(Frame::Null),
     }

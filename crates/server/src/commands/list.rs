@@ -13,6 +13,7 @@ use crate::blocking::{self, Deadline};
 use crate::config::P;
 use crate::error::CmdError;
 use crate::keyspace::Entry;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::{ListValue, Value};
 use bytes::Bytes;
@@ -221,9 +222,21 @@ fn positive(arg: &[u8]) -> Result<usize, CmdError> {
         .ok_or(CmdError::MustBePositive)
 }
 
-/// After elements were removed from the list at `key`: deletes it when empty, otherwise
-/// lets it convert back to a listpack; counts `removed` changes.
-fn finish_removal(ctx: &mut Ctx<'_>, key: &[u8], removed: usize) {
+/// The keyspace event of a push or pop at one end.
+fn end_event(push: bool, front: bool) -> &'static str {
+    match (push, front) {
+        (true, true) => "lpush",
+        (true, false) => "rpush",
+        (false, true) => "lpop",
+        (false, false) => "rpop",
+    }
+}
+
+/// After elements were removed from the list at `key` by the command whose keyspace event is
+/// `event`: notifies it, deletes the list when empty (with a `del` event), otherwise lets it
+/// convert back to a listpack; counts `removed` changes.
+fn finish_removal(ctx: &mut Ctx<'_>, key: &[u8], removed: usize, event: &str) {
+    ctx.notify(class::LIST, event, key);
     let fill = ctx.list_fill();
     let empty = match ctx.write_list(key) {
         Ok(Some(l)) if l.is_empty() => true,
@@ -235,6 +248,7 @@ fn finish_removal(ctx: &mut Ctx<'_>, key: &[u8], removed: usize) {
     };
     if empty {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     ctx.srv.ks.mark_dirty(removed as u64);
 }
@@ -253,6 +267,7 @@ fn push_values(
         l.push(fill, values, front);
         let len = l.len();
         ctx.srv.ks.mark_dirty(values.len() as u64);
+        ctx.notify(class::LIST, end_event(true, front), key);
         return Ok(len);
     }
     if only_existing {
@@ -264,6 +279,7 @@ fn push_values(
     // Storing counts one change; the other pushed elements count one each, as in Redis.
     ctx.set_value(key, Value::List(l), false);
     ctx.srv.ks.mark_dirty(values.len().saturating_sub(1) as u64);
+    ctx.notify(class::LIST, end_event(true, front), key);
     Ok(len)
 }
 
@@ -311,7 +327,7 @@ fn pop_values(
             out.push(Frame::Bulk(v));
         }
     }
-    finish_removal(ctx, key, out.len());
+    finish_removal(ctx, key, out.len(), end_event(false, front));
     Ok(Some(out))
 }
 
@@ -407,6 +423,7 @@ fn lset(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let i = resolve_index(index, l.len()).ok_or(CmdError::IndexOutOfRange)?;
     l.set(fill, i, value);
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::LIST, "lset", &key);
     Ok(Frame::ok())
 }
 
@@ -428,6 +445,7 @@ fn linsert(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     l.insert(fill, pos + usize::from(after), value);
     let len = l.len();
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::LIST, "linsert", &key);
     Ok(Frame::Integer(len as i64))
 }
 
@@ -441,7 +459,7 @@ fn lrem(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let removed = l.remove(fill, value, limit, count < 0);
     if removed > 0 {
-        finish_removal(ctx, &key, removed);
+        finish_removal(ctx, &key, removed, "lrem");
     }
     Ok(Frame::Integer(removed as i64))
 }
@@ -456,7 +474,7 @@ fn ltrim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let before = l.len();
     l.trim(fill, clamp_range(start, stop, before));
     let removed = before - l.len();
-    finish_removal(ctx, &key, removed);
+    finish_removal(ctx, &key, removed, "ltrim");
     Ok(Frame::ok())
 }
 
@@ -543,12 +561,16 @@ fn move_value(
         // A rotation: the list never becomes empty, since the element goes straight back.
         l.push(fill, &[&v], to_front);
         ctx.srv.ks.mark_dirty(1);
+        ctx.notify(class::LIST, end_event(true, to_front), dst);
+        ctx.notify(class::LIST, end_event(false, from_front), src);
         return Ok(Some(v));
     }
     push_values(ctx, dst, &[&v], to_front, false)?;
+    ctx.notify(class::LIST, end_event(false, from_front), src);
     let empty = ctx.write_list(src)?.is_some_and(|l| l.is_empty());
     if empty {
         ctx.delete(src);
+        ctx.notify(class::GENERIC, "del", src);
     }
     Ok(Some(v))
 }

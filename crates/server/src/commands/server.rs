@@ -336,21 +336,24 @@ fn config_set(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             return Err(set_failed(&argv[2 * n], &e.0));
         }
     }
-    apply_hooks(ctx, &chosen);
+    apply_hooks(ctx, &chosen, &argv);
     Ok(Frame::ok())
 }
 
-/// Makes changed parameters take effect where a component keeps its own copy.
-fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize]) {
-    for &i in changed {
+/// Makes changed parameters take effect where a component keeps its own copy. `argv` is
+/// CONFIG SET's name/value pairs, in the order of `changed`.
+fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize], argv: &[bytes::Bytes]) {
+    for (&i, pair) in changed.iter().zip(argv.chunks(2)) {
         if i == P::Loglevel as usize {
             let level = crate::log::Level::from_word(ctx.srv.config.word(P::Loglevel));
             ctx.srv.log.level = level;
         }
         if i == P::NotifyKeyspaceEvents as usize {
-            let flags = crate::notify::parse(ctx.srv.config.str(P::NotifyKeyspaceEvents));
+            // Parsed from the value as given: the stored text is how CONFIG GET shows it,
+            // which drops `n` when `A` is printed (as Redis does), yet `n` stays on.
+            let flags = crate::notify::parse(&String::from_utf8_lossy(&pair[1]));
             ctx.srv.notify_flags = flags;
-            ctx.srv.ks.record_expired = flags & crate::notify::class::EXPIRED != 0;
+            crate::notify::configure(&mut ctx.srv.ks, flags);
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::config::P;
 use crate::error::CmdError;
 use crate::glob;
 use crate::keyspace::{Entry, Touch};
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::set::{SetEncoding, SetLimits};
 use crate::types::{SetValue, Value};
@@ -138,12 +139,16 @@ impl Ctx<'_> {
 
     /// Stores a computed set under `dst`, or deletes `dst` when the set is empty (Redis never
     /// keeps an empty collection). Returns the stored cardinality.
+    /// The event is the command's name (`sinterstore`, ...); an emptied `dst` is a `del`.
     fn store_set_result(&mut self, dst: &[u8], set: SetValue) -> Frame {
         let n = set.len();
         if n == 0 {
-            self.delete(dst);
+            if self.delete(dst) {
+                self.notify(class::GENERIC, "del", dst);
+            }
         } else {
             self.set_value(dst, Value::Set(set), false);
+            self.notify(class::SET, self.spec.name, dst);
         }
         Frame::Integer(n as i64)
     }
@@ -186,6 +191,9 @@ fn sadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         ctx.set_value(&key, Value::Set(set), false);
         ctx.srv.ks.mark_dirty(added.saturating_sub(1));
     }
+    if added > 0 {
+        ctx.notify(class::SET, "sadd", &key);
+    }
     Ok(Frame::Integer(added as i64))
 }
 
@@ -204,9 +212,14 @@ fn srem(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     let mut changes = removed;
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    if removed > 0 {
+        ctx.notify(class::SET, "srem", &key);
+    }
+    if emptied {
         // The deletion counts as one of the changes.
         ctx.delete(&key);
+        ctx.notify(class::GENERIC, "del", &key);
         changes -= 1;
     }
     ctx.srv.ks.mark_dirty(changes);
@@ -262,8 +275,10 @@ fn spop(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         return Ok(Frame::Null);
     };
     let emptied = set.is_empty();
+    ctx.notify(class::SET, "spop", &key);
     if emptied {
         ctx.delete(&key);
+        ctx.notify(class::GENERIC, "del", &key);
     } else {
         ctx.srv.ks.mark_dirty(1);
     }
@@ -305,7 +320,9 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], args: &mut Args) -> Result<Frame, C
     if count >= set.len() {
         // Taking everything is a deletion, and is logged as one.
         let all = bulks(set.iter());
+        ctx.notify(class::SET, "spop", key);
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]]);
         return Ok(Frame::Set(all));
     }
@@ -315,6 +332,7 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], args: &mut Args) -> Result<Frame, C
         set.remove(m);
     }
     ctx.srv.ks.mark_dirty(picked.len() as u64);
+    ctx.notify(class::SET, "spop", key);
     propagate_srem(ctx, key, &picked);
     Ok(Frame::Set(picked.into_iter().map(Frame::Bulk).collect()))
 }
@@ -398,19 +416,28 @@ fn smove(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if !set.remove(&member) {
         return Ok(Frame::Integer(0));
     }
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    ctx.notify(class::SET, "srem", &src);
+    if emptied {
         ctx.delete(&src);
+        ctx.notify(class::GENERIC, "del", &src);
     } else {
         ctx.srv.ks.mark_dirty(1);
     }
-    if let Some(set) = ctx.lookup_set_write(&dst)? {
-        if set.add(&member, &lim) {
+    let added = if let Some(set) = ctx.lookup_set_write(&dst)? {
+        let added = set.add(&member, &lim);
+        if added {
             ctx.srv.ks.mark_dirty(1);
         }
+        added
     } else {
         let mut set = SetValue::for_members(&member, 1, &lim);
         set.add(&member, &lim);
         ctx.set_value(&dst, Value::Set(set), false);
+        true
+    };
+    if added {
+        ctx.notify(class::SET, "sadd", &dst);
     }
     Ok(Frame::Integer(1))
 }

@@ -12,6 +12,7 @@ use crate::args::Args;
 use crate::config::P;
 use crate::error::{c_prefix, CmdError};
 use crate::keyspace::Entry;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::{ListValue, Value};
 use bytes::Bytes;
@@ -380,13 +381,16 @@ fn sort(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         Some(dest) => {
             let n = out.len() as i64;
             if out.is_empty() {
-                ctx.delete(&dest);
+                if ctx.delete(&dest) {
+                    ctx.notify(class::GENERIC, "del", &dest);
+                }
             } else {
                 // A missing GET value is stored as an empty string.
                 let values: Vec<&[u8]> = out.iter().map(|v| v.as_deref().unwrap_or(b"")).collect();
                 let mut list = ListValue::new();
                 list.push(ctx.srv.config.int(P::ListMaxListpackSize), &values, false);
                 ctx.set_value(&dest, Value::List(list), false);
+                ctx.notify(class::LIST, "sortstore", &dest);
                 ctx.srv.ks.mark_dirty((n as u64).saturating_sub(1));
             }
             Ok(Frame::Integer(n))

@@ -43,20 +43,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         "5.0.0",
         "Return the number of messages in a stream.",
         "O(1)",
-    ),
+    )
+        .key_flags(&["RO"]),
     CommandSpec::new("xdel", -3, WRITE | FAST, acl::STREAM, KeyPos::ONE, xdel).doc(
         "stream",
         "5.0.0",
         "Returns the number of messages after removing them from a stream.",
         "O(1) for each single item to delete in the stream, regardless of the stream size.",
-    ),
+    )
+        .key_flags(&["RW", "delete"]),
     CommandSpec::new("xtrim", -4, WRITE, acl::STREAM, KeyPos::ONE, xtrim)
         .doc("stream", "5.0.0", "Deletes messages from the beginning of a stream.", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.")
-        .tips(&["nondeterministic_output"]),
+        .tips(&["nondeterministic_output"])
+        .key_flags(&["RW", "delete"]),
     CommandSpec::new("xsetid", -3, WRITE | DENYOOM | FAST, acl::STREAM, KeyPos::ONE, xsetid)
         .doc("stream", "5.0.0", "An internal command for replicating stream values.", "O(1)"),
     CommandSpec::new("xread", -4, READONLY | BLOCKING | MOVABLEKEYS, acl::STREAM, KeyPos::NONE, xread)
-        .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", ""),
+        .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREAD blocks, XADD will pay O(N) time in order to serve the N clients blocked on the stream getting new data."),
     CommandSpec::new(
         "xreadgroup",
         -7,
@@ -80,29 +83,68 @@ pub const COMMANDS: &[CommandSpec] = &[
         .tips(&["nondeterministic_output"]),
     CommandSpec::new("xautoclaim", -6, WRITE | FAST, acl::STREAM, KeyPos::ONE, xautoclaim)
         .doc("stream", "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", "O(1) if COUNT is small.")
-        .tips(&["nondeterministic_output"]),
-    CommandSpec::new("xgroup", -2, 0, acl::STREAM, KeyPos::NONE, super::spec::unreachable_container)
+        .tips(&["nondeterministic_output"])
+        .key_flags(&["RW", "delete"]),
+    CommandSpec::new("xgroup", -2, 0, 0, KeyPos::NONE, super::spec::unreachable_container)
         .doc("stream", "5.0.0", "A container for consumer groups commands.", "Depends on subcommand.")
         .subs(XGROUP_SUBS),
-    CommandSpec::new("xinfo", -2, 0, acl::STREAM, KeyPos::NONE, super::spec::unreachable_container)
+    CommandSpec::new("xinfo", -2, 0, 0, KeyPos::NONE, super::spec::unreachable_container)
         .doc("stream", "5.0.0", "A container for stream introspection commands.", "Depends on subcommand.")
         .subs(XINFO_SUBS),
 ];
 
 /// `XGROUP` subcommands.
 const XGROUP_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("create", -5, WRITE | DENYOOM, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_create)
-        .doc("stream", "5.0.0", "Creates a consumer group.", "O(1)"),
-    CommandSpec::new("createconsumer", 5, WRITE | DENYOOM, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_createconsumer)
-        .doc("stream", "6.2.0", "Creates a consumer in a consumer group.", "O(1)"),
-    CommandSpec::new("delconsumer", 5, WRITE, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_delconsumer)
-        .doc("stream", "5.0.0", "Deletes a consumer from a consumer group.", "O(1)"),
+    CommandSpec::new(
+        "create",
+        -5,
+        WRITE | DENYOOM,
+        acl::STREAM,
+        KeyPos::new(2, 2, 1),
+        xgroup_create,
+    )
+    .doc("stream", "5.0.0", "Creates a consumer group.", "O(1)")
+    .key_flags(&["RW", "insert"]),
+    CommandSpec::new(
+        "createconsumer",
+        5,
+        WRITE | DENYOOM,
+        acl::STREAM,
+        KeyPos::new(2, 2, 1),
+        xgroup_createconsumer,
+    )
+    .doc("stream", "6.2.0", "Creates a consumer in a consumer group.", "O(1)")
+    .key_flags(&["RW", "insert"]),
+    CommandSpec::new(
+        "delconsumer",
+        5,
+        WRITE,
+        acl::STREAM,
+        KeyPos::new(2, 2, 1),
+        xgroup_delconsumer,
+    )
+    .doc("stream", "5.0.0", "Deletes a consumer from a consumer group.", "O(1)")
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("destroy", 4, WRITE, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_destroy)
-        .doc("stream", "5.0.0", "Destroys a consumer group.", "O(N) where N is the number of entries in the group's pending entries list (PEL)."),
-    CommandSpec::new("help", 2, LOADING | STALE, acl::STREAM, KeyPos::NONE, xgroup_help)
-        .doc("stream", "5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
-    CommandSpec::new("setid", -5, WRITE, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_setid)
-        .doc("stream", "5.0.0", "Sets the last-delivered ID of a consumer group.", "O(1)"),
+        .doc(
+            "stream",
+            "5.0.0",
+            "Destroys a consumer group.",
+            "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+        )
+        .key_flags(&["RW", "delete"]),
+    CommandSpec::new("help", 2, LOADING | STALE, acl::STREAM, KeyPos::NONE, xgroup_help).doc(
+        "stream",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+    ),
+    CommandSpec::new("setid", -5, WRITE, acl::STREAM, KeyPos::new(2, 2, 1), xgroup_setid).doc(
+        "stream",
+        "5.0.0",
+        "Sets the last-delivered ID of a consumer group.",
+        "O(1)",
+    ),
 ];
 
 /// `XINFO` subcommands.
@@ -110,16 +152,29 @@ const XINFO_SUBS: &[CommandSpec] = &[
     CommandSpec::new("consumers", 4, READONLY, acl::STREAM, KeyPos::new(2, 2, 1), xinfo_consumers)
         .doc("stream", "5.0.0", "Returns a list of the consumers in a consumer group.", "O(1)")
         .tips(&["nondeterministic_output"]),
-    CommandSpec::new("groups", 3, READONLY, acl::STREAM, KeyPos::new(2, 2, 1), xinfo_groups)
-        .doc("stream", "5.0.0", "Returns a list of the consumer groups of a stream.", "O(1)"),
-    CommandSpec::new("help", 2, LOADING | STALE, acl::STREAM, KeyPos::NONE, xinfo_help)
-        .doc("stream", "5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
-    CommandSpec::new("stream", -3, READONLY, acl::STREAM, KeyPos::new(2, 2, 1), xinfo_stream)
-        .doc("stream", "5.0.0", "Returns information about a stream.", "O(1)"),
+    CommandSpec::new("groups", 3, READONLY, acl::STREAM, KeyPos::new(2, 2, 1), xinfo_groups).doc(
+        "stream",
+        "5.0.0",
+        "Returns a list of the consumer groups of a stream.",
+        "O(1)",
+    ),
+    CommandSpec::new("help", 2, LOADING | STALE, acl::STREAM, KeyPos::NONE, xinfo_help).doc(
+        "stream",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+    ),
+    CommandSpec::new("stream", -3, READONLY, acl::STREAM, KeyPos::new(2, 2, 1), xinfo_stream).doc(
+        "stream",
+        "5.0.0",
+        "Returns information about a stream.",
+        "O(1)",
+    ),
 ];
 
 /// `ERR Invalid stream ID specified as stream command argument`
-const INVALID_ID: CmdError = CmdError::Static("ERR Invalid stream ID specified as stream command argument");
+const INVALID_ID: CmdError =
+    CmdError::Static("ERR Invalid stream ID specified as stream command argument");
 
 impl Ctx<'_> {
     /// The stream at `key` for reading: `Ok(None)` if missing, `WRONGTYPE` if another type.
@@ -289,8 +344,8 @@ fn parse_trim_args(ctx: &Ctx<'_>, args: &mut Args, xadd: bool) -> Result<TrimArg
         } else if opt.eq_ignore_ascii_case(b"limit") && more {
             args.next_ref()?;
             let n = args.next_i64()?;
-            if !(0..=1_000_000).contains(&n) {
-                return Err(CmdError::NotInteger);
+            if n < 0 {
+                return Err(CmdError::Static("ERR The LIMIT argument must be >= 0."));
             }
             limit = Some(n);
         } else if xadd && opt.eq_ignore_ascii_case(b"nomkstream") {
@@ -308,7 +363,9 @@ fn parse_trim_args(ctx: &Ctx<'_>, args: &mut Args, xadd: bool) -> Result<TrimArg
         ));
     }
     if !xadd && t.how.is_none() {
-        return Err(CmdError::Static("ERR syntax error, XTRIM must be called with a trimming strategy"));
+        return Err(CmdError::Static(
+            "ERR syntax error, XTRIM must be called with a trimming strategy",
+        ));
     }
     match limit {
         Some(_) if !t.approx => {
@@ -345,7 +402,7 @@ fn xadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let wanted =
         if &id_arg[..] == b"*" { None } else { Some(parse_id_full(&id_arg, 0, false, true)?) };
     let fields = args.rest().to_vec();
-    if fields.is_empty() || fields.len() % 2 == 1 {
+    if fields.is_empty() || !fields.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity("xadd".into()));
     }
     if let Some((id, true)) = wanted {
@@ -368,8 +425,9 @@ fn xadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             "ERR The stream has exhausted the last possible ID, unable to add more items",
         ));
     }
-    let too_small =
-        CmdError::Static("ERR The ID specified in XADD is equal or smaller than the target stream top item");
+    let too_small = CmdError::Static(
+        "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+    );
     let id = match wanted {
         None => {
             if now > s.last_id.ms {
@@ -457,6 +515,9 @@ fn xlen(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `XDEL key id [id ...]`
 fn xdel(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
+    if ctx.stream_write(&key)?.is_none() {
+        return Ok(Frame::Integer(0));
+    }
     let ids = args.rest().iter().map(|a| parse_id(a)).collect::<Result<Vec<_>, _>>()?;
     let Some(s) = ctx.stream_write(&key)? else { return Ok(Frame::Integer(0)) };
     let mut deleted = 0;
@@ -514,11 +575,6 @@ fn xsetid(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     let s = ctx.stream_write(&key)?.ok_or(CmdError::NoSuchKey)?;
-    if id < s.max_deleted_id {
-        return Err(CmdError::Static(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
-    }
     if let Some((top, _)) = s.edge(true) {
         if id < top {
             return Err(CmdError::Static(
@@ -563,8 +619,8 @@ fn parse_read_args(ctx: &Ctx<'_>, args: &mut Args, group: bool) -> Result<ReadAr
             r.count = args.next_i64()?.max(0) as usize;
         } else if more && args.eat("STREAMS") {
             let rest = args.remaining();
-            if rest % 2 != 0 {
-                return Err(CmdError::dynamic(format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '$' must be specified.")));
+            if !rest.is_multiple_of(2) {
+                return Err(CmdError::dynamic(format!("ERR Unbalanced {} list of streams: for each stream key an ID or '$' must be specified.", name.to_uppercase())));
             }
             r.keys_at = args.pos();
             r.nkeys = rest / 2;
@@ -576,7 +632,10 @@ fn parse_read_args(ctx: &Ctx<'_>, args: &mut Args, group: bool) -> Result<ReadAr
             let g = args.next_bytes()?;
             let c = args.next_bytes()?;
             r.group = Some((g, c));
-        } else if group && args.eat("NOACK") {
+        } else if args.eat("NOACK") {
+            if !group {
+                return Err(CmdError::Static("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
+            }
             r.noack = true;
         } else {
             return Err(CmdError::Syntax);
@@ -609,7 +668,7 @@ fn xread(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         } else if &idarg[..] == b">" {
             return Err(CmdError::Static("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
         } else {
-            parse_id_full(&idarg, 0, true, false)?.0
+            parse_id(&idarg)?
         };
         after.push((key, id));
     }
@@ -623,11 +682,29 @@ fn xread(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     if !out.is_empty() {
-        return Ok(Frame::Map(out));
+        return Ok(read_reply(ctx, out));
     }
     match r.block {
-        Some(deadline) if ctx.block(after.into_iter().map(|(k, _)| k).collect(), deadline, Frame::NullArray) => Ok(Frame::Null),
+        Some(deadline)
+            if ctx.block(
+                after.into_iter().map(|(k, _)| k).collect(),
+                deadline,
+                Frame::NullArray,
+            ) =>
+        {
+            Ok(Frame::Null)
+        }
         _ => Ok(Frame::NullArray),
+    }
+}
+
+/// The reply of XREAD/XREADGROUP: a map of key to entries in RESP3, but in RESP2 an array
+/// of `[key, entries]` pairs (not the flat array a downgraded map would be).
+fn read_reply(ctx: &Ctx<'_>, streams: Vec<(Frame, Frame)>) -> Frame {
+    if ctx.client_ref().proto == resp::Proto::Resp2 {
+        Frame::Array(streams.into_iter().map(|(k, v)| Frame::Array(vec![k, v])).collect())
+    } else {
+        Frame::Map(streams)
     }
 }
 
@@ -702,17 +779,17 @@ fn read_group_stream(
                 Some(entries_frame(entries))
             }
         }
+        // Nothing can follow the largest ID: the stream is left out of the reply.
+        Some(after) if after == StreamId::MAX => None,
         Some(after) => {
             let c = touch_consumer(&mut g, consumer, now);
-            let ids: Vec<StreamId> = match after.incr() {
-                Some(start) => c
-                    .pending
-                    .range(start..)
-                    .take(if count == 0 { usize::MAX } else { count })
-                    .copied()
-                    .collect(),
-                None => Vec::new(),
-            };
+            let start = after.incr().unwrap_or(StreamId::MAX);
+            let ids: Vec<StreamId> = c
+                .pending
+                .range(start..)
+                .take(if count == 0 { usize::MAX } else { count })
+                .copied()
+                .collect();
             let mut out = Vec::with_capacity(ids.len());
             for eid in ids {
                 if let Some(p) = g.pel.get_mut(&eid) {
@@ -764,7 +841,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         } else if &idarg[..] == b"$" {
             return Err(CmdError::Static("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
         } else {
-            Some(parse_id_full(&idarg, 0, true, false)?.0)
+            Some(parse_id(&idarg)?)
         };
         wanted.push((key, id));
     }
@@ -778,10 +855,18 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     if !out.is_empty() {
         ctx.srv.ks.mark_dirty(1);
-        return Ok(Frame::Map(out));
+        return Ok(read_reply(ctx, out));
     }
     match r.block {
-        Some(deadline) if ctx.block(wanted.into_iter().map(|(k, _)| k).collect(), deadline, Frame::NullArray) => Ok(Frame::Null),
+        Some(deadline)
+            if ctx.block(
+                wanted.into_iter().map(|(k, _)| k).collect(),
+                deadline,
+                Frame::NullArray,
+            ) =>
+        {
+            Ok(Frame::Null)
+        }
         _ => Ok(Frame::NullArray),
     }
 }
@@ -790,11 +875,11 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 fn xack(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let group = args.next_bytes()?;
-    let exists = ctx.stream_write(&key)?.is_some();
-    let ids = args.rest().iter().map(|a| parse_id(a)).collect::<Result<Vec<_>, _>>()?;
-    if !exists {
+    let has_group = ctx.stream_write(&key)?.is_some_and(|s| s.groups.contains_key(&group));
+    if !has_group {
         return Ok(Frame::Integer(0));
     }
+    let ids = args.rest().iter().map(|a| parse_id(a)).collect::<Result<Vec<_>, _>>()?;
     let Some(g) = ctx.stream_write(&key)?.and_then(|s| s.groups.get_mut(&group)) else {
         return Ok(Frame::Integer(0));
     };
@@ -815,26 +900,28 @@ fn xack(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 fn xpending(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let group = args.next_bytes()?;
-    let extended = args.remaining() > 0;
+    // Redis accepts 3 arguments or 6 to 9, and ignores what follows the consumer.
+    let argc = args.len();
+    if argc != 3 && !(6..=9).contains(&argc) {
+        return Err(CmdError::Syntax);
+    }
     let mut min_idle: Option<i64> = None;
     let mut range = None;
-    if extended {
-        if args.remaining() < 3 {
-            return Err(CmdError::Syntax);
-        }
+    if argc >= 6 {
         if args.eat("IDLE") {
             min_idle = Some(args.next_i64()?);
-            if args.remaining() < 3 {
+            if argc < 8 {
                 return Err(CmdError::Syntax);
             }
         }
+        let at = args.pos();
+        args.seek(at + 2);
+        let count = args.next_i64()?.max(0) as usize;
+        args.seek(at);
         let start = parse_bound(&args.next_bytes()?, false)?;
         let end = parse_bound(&args.next_bytes()?, true)?;
-        let count = args.next_i64()?.max(0) as usize;
+        args.next_ref()?;
         let consumer = if args.remaining() > 0 { Some(args.next_bytes()?) } else { None };
-        if args.remaining() > 0 {
-            return Err(CmdError::Syntax);
-        }
         range = Some((start, end, count, consumer));
     }
     let now = ctx.now;
@@ -843,7 +930,12 @@ fn xpending(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     let Some((start, end, count, consumer)) = range else {
         if g.pel.is_empty() {
-            return Ok(Frame::Array(vec![Frame::Integer(0), Frame::Null, Frame::Null, Frame::NullArray]));
+            return Ok(Frame::Array(vec![
+                Frame::Integer(0),
+                Frame::Null,
+                Frame::Null,
+                Frame::NullArray,
+            ]));
         }
         let first = g.pel.keys().next().copied().unwrap_or_default();
         let last = g.pel.keys().next_back().copied().unwrap_or_default();
@@ -874,9 +966,8 @@ fn xpending(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             Frame::Integer(p.delivery_count as i64),
         ])
     };
-    let idle_ok = |p: &PendingEntry| {
-        min_idle.is_none_or(|m| now.saturating_sub(p.delivery_time) as i64 >= m)
-    };
+    let idle_ok =
+        |p: &PendingEntry| min_idle.is_none_or(|m| now.saturating_sub(p.delivery_time) as i64 >= m);
     match consumer {
         Some(name) => {
             if let Some(c) = g.consumers.get(&name) {
@@ -1042,7 +1133,6 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let now = ctx.now;
     let s = ctx.stream_write(&key)?.ok_or(CmdError::NoSuchKey)?;
     let Some(mut g) = s.groups.remove(&group) else { return Err(nogroup_key(&key, &group)) };
-    touch_consumer(&mut g, &consumer, now);
     let mut attempts = count * FACTOR;
     let mut remaining = count;
     let mut claimed = Vec::new();
@@ -1071,10 +1161,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                     continue;
                 }
                 let n = if justid { p.delivery_count } else { p.delivery_count + 1 };
+                // The consumer is created by its first claim, not by a call that claims
+                // nothing.
+                touch_consumer(&mut g, &consumer, now).active_time = Some(now);
                 claim_pending(&mut g, id, &consumer, now, n);
-                if let Some(c) = g.consumers.get_mut(&consumer) {
-                    c.active_time = Some(now);
-                }
                 claimed.push(if justid { id_frame(id) } else { entry_frame(id, Some(fields)) });
                 remaining -= 1;
             }
@@ -1099,7 +1189,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> 
         } else if args.remaining() >= 2 && args.eat("ENTRIESREAD") {
             entries_read = parse_entries_read(args)?;
         } else {
-            return Err(subcommand_syntax(args));
+            return Err(subcommand_syntax(args, "XGROUP"));
         }
     }
     let exists = ctx.stream_write(&key)?.is_some();
@@ -1107,7 +1197,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> 
         return Err(CmdError::Static("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
     }
     if args.len() > 8 {
-        return Err(subcommand_syntax(args));
+        return Err(subcommand_syntax(args, "XGROUP"));
     }
     let id = group_id(ctx, &key, &idarg)?;
     if !exists {
@@ -1122,11 +1212,11 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> 
     Ok(Frame::ok())
 }
 
-/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try XGROUP HELP.`
-fn subcommand_syntax(args: &Args) -> CmdError {
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+fn subcommand_syntax(args: &Args, cmd: &str) -> CmdError {
     let mut t = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
     t.extend_from_slice(crate::error::c_prefix(args.get(1).map_or(&b""[..], |b| &b[..]), 128));
-    t.extend_from_slice(b"'. Try XGROUP HELP.");
+    t.extend_from_slice(format!("'. Try {cmd} HELP.").as_bytes());
     CmdError::dynamic(t)
 }
 
@@ -1165,12 +1255,15 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let group = args.next_bytes()?;
     let idarg = args.next_bytes()?;
     let mut entries_read = None;
-    if args.remaining() > 0 {
-        if args.remaining() == 2 && args.eat("ENTRIESREAD") {
+    while args.remaining() > 0 {
+        if args.remaining() >= 2 && args.eat("ENTRIESREAD") {
             entries_read = parse_entries_read(args)?;
         } else {
-            return Err(subcommand_syntax(args));
+            return Err(subcommand_syntax(args, "XGROUP"));
         }
+    }
+    if args.len() != 5 && args.len() != 7 {
+        return Err(subcommand_syntax(args, "XGROUP"));
     }
     group_mut(ctx, &key, &group)?;
     let id = group_id(ctx, &key, &idarg)?;
@@ -1270,7 +1363,12 @@ fn name(s: &'static str) -> Frame {
 
 /// An optional counter: an integer or a null.
 fn opt_int(v: Option<u64>) -> Frame {
-    v.map_or(Frame::Null, |n| Frame::Integer(n as i64))
+    opt_signed(v.map(|n| n as i64))
+}
+
+/// An optional signed number: an integer or a null.
+fn opt_signed(v: Option<i64>) -> Frame {
+    v.map_or(Frame::Null, Frame::Integer)
 }
 
 /// The stream at `key` for XINFO, or `ERR no such key`.
@@ -1315,7 +1413,7 @@ fn xinfo_groups(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 (name("pending"), Frame::Integer(g.pel.len() as i64)),
                 (name("last-delivered-id"), id_frame(g.last_id)),
                 (name("entries-read"), opt_int(g.entries_read)),
-                (name("lag"), opt_int(s.lag(g))),
+                (name("lag"), opt_signed(s.lag(g))),
             ])
         })
         .collect();
@@ -1338,19 +1436,18 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let mut full = false;
     let mut count: usize = 10;
     if args.remaining() > 0 {
-        if !args.eat("FULL") {
-            return Err(CmdError::Syntax);
+        // Only `FULL` or `FULL COUNT n` may follow the key.
+        if !args.eat("FULL") || (args.remaining() != 0 && args.remaining() != 2) {
+            return Err(subcommand_syntax(args, "XINFO"));
         }
         full = true;
         if args.remaining() > 0 {
-            if args.remaining() == 2 && args.eat("COUNT") {
-                count = args.next_i64()?.max(0) as usize;
-            } else {
+            if !args.eat("COUNT") {
                 return Err(CmdError::Syntax);
             }
+            count = args.next_i64()?.max(0) as usize;
         }
     }
-    let now = ctx.now;
     let s = info_stream(ctx, &key)?;
     let mut m = vec![
         (name("length"), Frame::Integer(s.len() as i64)),
@@ -1410,7 +1507,10 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                     Frame::Map(vec![
                         (name("name"), Frame::Bulk(cn.clone())),
                         (name("seen-time"), Frame::Integer(c.seen_time as i64)),
-                        (name("active-time"), Frame::Integer(c.active_time.map_or(-1, |t| t as i64))),
+                        (
+                            name("active-time"),
+                            Frame::Integer(c.active_time.map_or(-1, |t| t as i64)),
+                        ),
                         (name("pel-count"), Frame::Integer(c.pending.len() as i64)),
                         (name("pending"), Frame::Array(pending)),
                     ])
@@ -1420,14 +1520,13 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 (name("name"), Frame::Bulk(n.clone())),
                 (name("last-delivered-id"), id_frame(g.last_id)),
                 (name("entries-read"), opt_int(g.entries_read)),
-                (name("lag"), opt_int(s.lag(g))),
+                (name("lag"), opt_signed(s.lag(g))),
                 (name("pel-count"), Frame::Integer(g.pel.len() as i64)),
                 (name("pending"), Frame::Array(pel)),
                 (name("consumers"), Frame::Array(consumers)),
             ])
         })
         .collect();
-    let _ = now;
     m.push((name("groups"), Frame::Array(groups)));
     Ok(Frame::Map(m))
 }

@@ -9,6 +9,7 @@ use super::spec::{acl, flags::*, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::CmdError;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::num::{self, AddError};
 use crate::types::{StrValue, Value};
@@ -337,10 +338,12 @@ fn set_generic(
         return Ok(SetOutcome { written: false, old });
     }
     ctx.set_value(key, Value::Str(StrValue::from_bytes(value)), o.keepttl);
+    ctx.notify(class::STRING, "set", key);
     if let Some(when) = expire_at {
         // A time already past is stored as is: the key then reads as missing and is
         // removed by lazy or active expiry, as in Redis.
         ctx.set_expire(key, when);
+        ctx.notify(class::GENERIC, "expire", key);
     }
     Ok(SetOutcome { written: true, old })
 }
@@ -407,6 +410,7 @@ fn getset(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let value = args.next_bytes()?;
     let old = ctx.get_bytes(&key)?;
     ctx.set_value(&key, Value::Str(StrValue::from_bytes(&value)), false);
+    ctx.notify(class::STRING, "set", &key);
     Ok(bulk_or_null(old))
 }
 
@@ -416,6 +420,7 @@ fn getdel(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let old = ctx.get_bytes(&key)?;
     if old.is_some() {
         ctx.delete(&key);
+        ctx.notify(class::GENERIC, "del", &key);
     }
     Ok(bulk_or_null(old))
 }
@@ -436,12 +441,16 @@ fn getex(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             // An absolute time already past deletes the key right away, as Redis does.
             if !kind.relative() && when <= ctx.now {
                 ctx.delete(&key);
+                ctx.notify(class::GENERIC, "del", &key);
             } else {
                 ctx.set_expire(&key, when);
+                ctx.notify(class::GENERIC, "expire", &key);
             }
         }
         None if o.persist => {
-            ctx.srv.ks.persist(db, &key);
+            if ctx.srv.ks.persist(db, &key) {
+                ctx.notify(class::GENERIC, "persist", &key);
+            }
         }
         None => {}
     }
@@ -473,6 +482,7 @@ fn pairs(ctx: &Ctx<'_>, args: &Args) -> Result<Vec<(Bytes, Bytes)>, CmdError> {
 fn store_pairs(ctx: &mut Ctx<'_>, pairs: &[(Bytes, Bytes)]) {
     for (k, v) in pairs {
         ctx.set_value(k, Value::Str(StrValue::from_bytes(v)), false);
+        ctx.notify(class::STRING, "set", k);
     }
 }
 
@@ -516,6 +526,7 @@ fn append(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             len
         }
     };
+    ctx.notify(class::STRING, "append", &key);
     Ok(Frame::Integer(len as i64))
 }
 
@@ -584,6 +595,9 @@ fn setrange(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             len
         }
     };
+    if !data.is_empty() {
+        ctx.notify(class::STRING, "setrange", &key);
+    }
     Ok(Frame::Integer(len as i64))
 }
 
@@ -596,6 +610,7 @@ fn add_to_integer(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<Frame, Cm
     };
     let next = current.checked_add(delta).ok_or(CmdError::Overflow)?;
     ctx.set_value(key, Value::Str(StrValue::Int(next)), true);
+    ctx.notify(class::STRING, "incrby", key);
     Ok(Frame::Integer(next))
 }
 
@@ -639,6 +654,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             AddError::NanOrInfinity => CmdError::NanOrInfinity,
         })?;
     ctx.set_value(&key, Value::Str(StrValue::from_bytes_no_int(&sum)), true);
+    ctx.notify(class::STRING, "incrbyfloat", &key);
     Ok(Frame::Bulk(Bytes::from(sum)))
 }
 

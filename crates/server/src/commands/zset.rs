@@ -487,9 +487,9 @@ struct AddFlags {
 enum Added {
     New(f64),
     Updated(f64),
-    /// Unchanged; for INCR, the member's score did not change because a flag vetoed it.
+    /// Nothing done: NX/XX/GT/LT vetoed it (INCR then replies null).
     Nop,
-    /// The score stayed the same (counts as processed for INCR's reply).
+    /// The new score equals the old one (still counts as processed for INCR's reply).
     Same(f64),
 }
 
@@ -556,13 +556,13 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
         }
     }
     let rest = args.rest();
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
         return Err(CmdError::Static("ERR XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::Static(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -618,9 +618,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
                 Added::Nop => {}
             }
         }
+        // A key created above stays empty only if nothing could be added; never keep it.
         let empty = z.is_empty();
-        // A key created above only to stay empty (NX/GT vetoes cannot empty a new key, but
-        // be safe) must not linger.
         ctx.zset_changed(&key, added + updated, empty);
     }
     if f.incr {
@@ -917,7 +916,7 @@ fn zrevrange(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     zrange_generic(ctx, args, None, Some(RangeBy::Rank), Some(true))
 }
 
-/// Shared body of the ZREMRANGEBY* commands: `pick` turns the parsed range into ranks.
+/// Shared body of the ZREMRANGEBY* commands: the range becomes ranks, which are removed.
 fn zremrange_generic(ctx: &mut Ctx<'_>, args: &mut Args, by: RangeBy) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let (a1, a2) = (args.next_bytes()?, args.next_bytes()?);
@@ -1144,7 +1143,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             1 if args.eat("withscores") => true,
             _ => return Err(CmdError::Syntax),
         };
-        if withscores && (c < -(i64::MAX / 2) || c > i64::MAX / 2) {
+        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&c) {
             return Err(CmdError::Static("ERR value is out of range"));
         }
         count = Some(c);

@@ -93,6 +93,21 @@ pub enum Touch {
     Yes,
     /// Leave it alone (`OBJECT`, `TOUCH`-less introspection, `CLIENT NO-TOUCH`).
     No,
+    /// Leave it alone, and do not announce a miss as a `keymiss` event (Redis's
+    /// `LOOKUP_NONOTIFY`, used by `OBJECT`).
+    Quiet,
+}
+
+/// A keyspace event the keyspace raises by itself, queued in [`Keyspace::events`] so that
+/// `notify.rs` publishes it in order with the running command's own events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KsEvent {
+    /// A key was deleted because its time was up (`expired`, class `x`).
+    Expired,
+    /// A key was added to a database (`new`, class `n`).
+    New,
+    /// A read lookup found no key (`keymiss`, class `m`).
+    KeyMiss,
 }
 
 /// All databases plus the counters that every write and lookup updates.
@@ -115,11 +130,15 @@ pub struct Keyspace {
     pub ready: Vec<(usize, bytes::Bytes)>,
     /// WATCHed keys and the transactions they invalidate.
     pub watches: watch::Watches,
-    /// When set (the `x` notification class is on), expired keys are queued in
-    /// `expired_events` for `expired` keyspace events.
+    /// When set (the `x` notification class is on), expired keys are queued in `events`
+    /// for `expired` keyspace events.
     pub record_expired: bool,
-    /// Keys that expired since the events were last published.
-    pub expired_events: Vec<(usize, bytes::Bytes)>,
+    /// When set (class `n`), keys added to a database are queued for `new` events.
+    pub record_new: bool,
+    /// When set (class `m`), read lookups that miss are queued for `keymiss` events.
+    pub record_keymiss: bool,
+    /// Events raised here since they were last published, in order: (event, db, key).
+    pub events: Vec<(KsEvent, usize, bytes::Bytes)>,
     /// True while some client has CLIENT TRACKING on: modified keys are then collected.
     pub tracking_on: bool,
     /// Keys the running command may modify, for tracking (settled like WATCH touches).
@@ -143,7 +162,9 @@ impl Keyspace {
             ready: Vec::new(),
             watches: watch::Watches::default(),
             record_expired: false,
-            expired_events: Vec::new(),
+            record_new: false,
+            record_keymiss: false,
+            events: Vec::new(),
             tracking_on: false,
             tracking_pending: Vec::new(),
             invalidated: Vec::new(),
@@ -185,7 +206,7 @@ impl Keyspace {
                 self.dirty += 1;
                 self.watches.touch(db, key);
                 if self.record_expired {
-                    self.expired_events.push((db, bytes::Bytes::copy_from_slice(key)));
+                    self.queue_event(KsEvent::Expired, db, key);
                 }
                 if self.tracking_on {
                     self.invalidated.push(bytes::Bytes::copy_from_slice(key));
@@ -205,19 +226,19 @@ impl Keyspace {
         touch: Touch,
     ) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
-        match self.dbs[db].dict.get_mut(key) {
-            Some(e) => {
-                self.stats.hits += 1;
-                if touch == Touch::Yes {
-                    e.lru = lru_clock(now);
-                }
-                Some(e)
+        if !self.dbs[db].dict.contains_key(key) {
+            self.stats.misses += 1;
+            if self.record_keymiss && touch != Touch::Quiet {
+                self.queue_event(KsEvent::KeyMiss, db, key);
             }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
+            return None;
         }
+        self.stats.hits += 1;
+        let e = self.dbs[db].dict.get_mut(key)?;
+        if touch == Touch::Yes {
+            e.lru = lru_clock(now);
+        }
+        Some(e)
     }
 
     /// A random key of `db` that is not expired (expired ones met on the way are deleted,
@@ -255,13 +276,20 @@ impl Keyspace {
     /// time is removed (a SET makes a key persistent). Counts as one change.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
         self.maybe_touch(db, key);
+        // An expired key is gone before it is replaced (as Redis's write lookup does), so
+        // storing under its name creates a new key.
+        self.expire_if_needed(db, key, now);
         let d = &mut self.dbs[db];
         let entry = Entry { value, lru: lru_clock(now), unshared: false };
         if let Some(e) = d.dict.get_mut(key) {
             *e = entry;
         } else {
             d.dict.insert(key.into(), entry);
+            if self.record_new {
+                self.queue_event(KsEvent::New, db, key);
+            }
         }
+        let d = &mut self.dbs[db];
         if !keep_ttl {
             d.expires.remove(key);
         }
@@ -310,6 +338,11 @@ impl Keyspace {
         }
     }
 
+    /// Queues a keyspace event for `notify.rs` to publish.
+    fn queue_event(&mut self, event: KsEvent, db: usize, key: &[u8]) {
+        self.events.push((event, db, bytes::Bytes::copy_from_slice(key)));
+    }
+
     /// Records that `key` was stored or changed so clients blocked on it get another try.
     /// Costs nothing while no client is blocked.
     pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
@@ -345,9 +378,13 @@ impl Keyspace {
         Some((entry, ttl))
     }
 
-    /// Inserts an entry with an optional expire time, replacing any old key.
+    /// Inserts an entry with an optional expire time, replacing any old key. The key counts
+    /// as new even if one was replaced: RENAME, COPY and MOVE delete the old target first.
     pub fn put(&mut self, db: usize, key: &[u8], entry: Entry, expire_at: Option<u64>) {
         self.maybe_touch(db, key);
+        if self.record_new {
+            self.queue_event(KsEvent::New, db, key);
+        }
         let d = &mut self.dbs[db];
         d.dict.insert(key.into(), entry);
         match expire_at {

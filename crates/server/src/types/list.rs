@@ -372,11 +372,10 @@ impl ListValue {
         if found == 0 {
             return 0;
         }
-        let mut idx = 0;
         let mut node_idx = 0;
         let mut left_in_node = 0;
         let mut kept = VecDeque::with_capacity(n - found);
-        for item in self.items.drain(..) {
+        for (idx, item) in self.items.drain(..).enumerate() {
             if let Layout::Quicklist(nodes) = &self.layout {
                 while left_in_node == 0 && node_idx < nodes.len() {
                     left_in_node = nodes[node_idx].count;
@@ -397,7 +396,6 @@ impl ListValue {
             } else {
                 kept.push_back(item);
             }
-            idx += 1;
         }
         self.items = kept;
         if let Layout::Quicklist(nodes) = &mut self.layout {
@@ -490,6 +488,11 @@ mod tests {
         l.trim(3, Some((1, 2)));
         let got: Vec<&[u8]> = l.iter().map(|b| &b[..]).collect();
         assert_eq!(got, vec![&b"z"[..], b"b"]);
+        // One node of 2 elements is over half of the limit 3: still a quicklist.
+        assert_eq!(l.encoding(), "quicklist");
+        l.trim(3, Some((0, 0)));
         assert_eq!(l.encoding(), "listpack");
+        l.trim(3, None);
+        assert!(l.is_empty());
     }
 }

@@ -626,17 +626,19 @@ impl StreamValue {
         start <= self.max_deleted_id
     }
 
-    /// A group's lag (entries not yet delivered to it), or None when unknown.
-    pub fn lag(&self, g: &Group) -> Option<u64> {
+    /// A group's lag (entries not yet delivered to it), or None when unknown. It is
+    /// negative when ENTRIESREAD claimed more reads than entries were added, as in Redis.
+    pub fn lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let added = self.entries_added as i64;
         if let Some(read) = g.entries_read {
             if !self.has_tombstones_after(g.last_id) {
-                return Some(self.entries_added.saturating_sub(read));
+                return Some(added.wrapping_sub(read as i64));
             }
         }
-        self.estimate_read_counter(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+        self.estimate_read_counter(g.last_id).map(|r| added.wrapping_sub(r as i64))
     }
 
     /// Records that group `g` delivered entry `id` (a new entry, after its last ID).

@@ -149,8 +149,8 @@ impl SkipList {
             self.nodes[x].links[i] = Link { next: ul.next, span: ul.span - crossed };
             self.nodes[u].links[i] = Link { next: x, span: crossed + 1 };
         }
-        for i in level..self.level {
-            self.nodes[update[i]].links[i].span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+            self.nodes[u].links[i].span += 1;
         }
         self.nodes[x].prev = if update[0] == 0 { NIL } else { update[0] };
         let next = self.nodes[x].links[0].next;

@@ -177,6 +177,24 @@ macro_rules! families {
 }
 
 families!(
-    strings, keys, connection, client, server, config, command, expire, lists, hashes, sets, zsets, bitmaps,
-    hll, geo, sort, transactions, pubsub, streams, tracking
+    strings,
+    keys,
+    connection,
+    client,
+    server,
+    config,
+    command,
+    expire,
+    lists,
+    hashes,
+    sets,
+    zsets,
+    bitmaps,
+    hll,
+    geo,
+    sort,
+    transactions,
+    pubsub,
+    streams,
+    tracking
 );
