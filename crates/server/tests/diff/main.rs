@@ -196,5 +196,6 @@ families!(
     transactions,
     pubsub,
     streams,
-    tracking
+    tracking,
+    notifications
 );

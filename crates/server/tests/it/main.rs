@@ -14,5 +14,6 @@ mod protocol;
 mod pubsub;
 mod list_blocking;
 mod real_clients;
+mod stream_blocking;
 mod tracking;
 mod transactions;

@@ -218,10 +218,11 @@ set t v px 20
 !sleep 40
 set t w
 set t2 v px 20
+!sleep 40
+get t2
 sadd t3 a
 pexpire t3 20
 !sleep 40
-get t2
 sadd t3 b
 set t4 v px 20
 !sleep 40
@@ -303,7 +304,7 @@ fn run_script(port: u16) -> Vec<String> {
     let mut sub = Conn::new(port);
     let mut writer = Conn::new(port);
     // Only lazy expiry, so `expired` events come at deterministic points.
-    writer.cmd(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]);
+    assert_eq!(writer.cmd(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]), b"+OK\r\n");
     sub.cmd(&[b"PSUBSCRIBE", b"__key*__:*"]);
     sub.cmd(&[b"SUBSCRIBE", MARKER]);
     let mut out = Vec::new();
@@ -346,8 +347,8 @@ fn run_script(port: u16) -> Vec<String> {
 
 #[test]
 fn commands_announce_what_redis_announces() {
-    let redis = start_redis(&[]);
-    let keel = start_keel(&[]);
+    let redis = start_redis(&["--enable-debug-command", "yes"]);
+    let keel = start_keel(&["--enable-debug-command", "yes"]);
     let r = run_script(redis.port);
     let k = run_script(keel.port);
     assert!(r.len() > 150, "the script runs {} commands", r.len());
