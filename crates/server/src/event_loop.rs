@@ -447,7 +447,9 @@ impl EventLoop {
     /// waiting, as in Redis. If the command still finds nothing it stays parked where it was,
     /// with its original deadline.
     fn retry_blocked(&mut self, cid: usize, db: usize, key: &bytes::Bytes) {
-        let Some(argv) = self.clients.get(cid).and_then(|c| c.blocked.as_ref()).map(|b| b.argv.clone()) else {
+        let Some(argv) =
+            self.clients.get(cid).and_then(|c| c.blocked.as_ref()).map(|b| b.argv.clone())
+        else {
             return;
         };
         let waits_for = dispatch::resolve(&argv).ok().and_then(|r| awaited_type(r.spec));

@@ -447,10 +447,8 @@ fn getex(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 ctx.notify(class::GENERIC, "expire", &key);
             }
         }
-        None if o.persist => {
-            if ctx.srv.ks.persist(db, &key) {
-                ctx.notify(class::GENERIC, "persist", &key);
-            }
+        None if o.persist && ctx.srv.ks.persist(db, &key) => {
+            ctx.notify(class::GENERIC, "persist", &key);
         }
         None => {}
     }

@@ -321,7 +321,6 @@ fn run_script(port: u16) -> Vec<String> {
         let argv = resp::request::split_args(cmd.as_bytes()).expect("balanced quotes");
         let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let reply = writer.cmd(&argv);
-        let mut events = Vec::new();
         // Queued commands run (and announce) at EXEC; the marker would be queued too.
         let word = argv[0].to_ascii_lowercase();
         if word == b"multi" {
@@ -329,20 +328,25 @@ fn run_script(port: u16) -> Vec<String> {
         } else if word == b"exec" || word == b"discard" {
             in_multi = false;
         }
-        if !in_multi {
-            writer.cmd(&[b"PUBLISH", MARKER, b"-"]);
-        }
-        while !in_multi {
-            let msg = sub.read_reply().expect("a message");
-            if msg.windows(MARKER.len()).any(|w| w == MARKER) {
-                break;
-            }
-            events.push(String::from_utf8_lossy(&msg).into_owned());
-        }
-        let reply = if compare_reply { String::from_utf8_lossy(&reply).into_owned() } else { "-".into() };
+        let events = if in_multi { Vec::new() } else { events_until_marker(&mut writer, &mut sub) };
+        let reply =
+            if compare_reply { String::from_utf8_lossy(&reply).into_owned() } else { "-".into() };
         out.push(format!("{cmd}\n  reply: {reply:?}\n  events: {events:?}"));
     }
     out
+}
+
+/// Publishes the marker and returns every message the subscriber got before it.
+fn events_until_marker(writer: &mut Conn, sub: &mut Conn) -> Vec<String> {
+    writer.cmd(&[b"PUBLISH", MARKER, b"-"]);
+    let mut events = Vec::new();
+    loop {
+        let msg = sub.read_reply().expect("a message");
+        if msg.windows(MARKER.len()).any(|w| w == MARKER) {
+            return events;
+        }
+        events.push(String::from_utf8_lossy(&msg).into_owned());
+    }
 }
 
 #[test]
@@ -360,7 +364,9 @@ fn commands_announce_what_redis_announces() {
 
 /// Reads frames from `conn` until `n` have arrived, as text.
 fn read_n(conn: &mut Conn, n: usize) -> Vec<String> {
-    (0..n).map(|_| String::from_utf8_lossy(&conn.read_reply().expect("a frame")).into_owned()).collect()
+    (0..n)
+        .map(|_| String::from_utf8_lossy(&conn.read_reply().expect("a frame")).into_owned())
+        .collect()
 }
 
 /// A RESP3 client subscribed to its own keys' events gets its reply first and the events
