@@ -203,7 +203,7 @@ params! {
     BindSourceAddr => "bind-source-addr", Kind::Str, "", NOT_IN_EFFECT;
     BioCpulist => "bio_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
     BusyReplyThreshold => "busy-reply-threshold" | "lua-time-limit", Kind::Int { min: 0, max: I64 }, "5000", NOT_IN_EFFECT;
-    ClientOutputBufferLimit => "client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", NOT_IN_EFFECT;
+    ClientOutputBufferLimit => "client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", 0;
     ClientQueryBufferLimit => "client-query-buffer-limit", Kind::Memory { min: MB, max: I64 }, "1073741824", 0;
     ClusterAllowPubsubshardWhenDown => "cluster-allow-pubsubshard-when-down", Kind::Bool, "yes", NOT_IN_EFFECT;
     ClusterAllowReadsWhenDown => "cluster-allow-reads-when-down", Kind::Bool, "no", NOT_IN_EFFECT;
@@ -271,7 +271,7 @@ params! {
     MinReplicasMaxLag => "min-replicas-max-lag" | "min-slaves-max-lag", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
     MinReplicasToWrite => "min-replicas-to-write" | "min-slaves-to-write", Kind::Int { min: 0, max: I32 }, "0", NOT_IN_EFFECT;
     NoAppendfsyncOnRewrite => "no-appendfsync-on-rewrite", Kind::Bool, "no", NOT_IN_EFFECT;
-    NotifyKeyspaceEvents => "notify-keyspace-events", Kind::NotifyEvents, "", NOT_IN_EFFECT;
+    NotifyKeyspaceEvents => "notify-keyspace-events", Kind::NotifyEvents, "", 0;
     OomScoreAdj => "oom-score-adj", Kind::Enum(OOM_SCORE_ADJ), "no", NOT_IN_EFFECT;
     OomScoreAdjValues => "oom-score-adj-values", Kind::OomValues, "0 200 800", NOT_IN_EFFECT;
     Pidfile => "pidfile", Kind::Str, "", IMMUTABLE;
