@@ -2,7 +2,7 @@
 //! port in a temporary directory, and talk raw RESP to it.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{Read as _, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,6 +108,16 @@ fn start(bin: &Path, args: &[&str]) -> TestServer {
     panic!("server {} did not start", bin.display());
 }
 
+/// What one read of a reply found.
+pub enum Read {
+    /// A complete reply, raw.
+    Reply(Vec<u8>),
+    /// The server closed the connection.
+    Closed,
+    /// Nothing arrived within the read timeout.
+    TimedOut,
+}
+
 /// A raw RESP connection: sends commands, returns reply bytes exactly as received.
 pub struct Conn {
     pub stream: TcpStream,
@@ -140,14 +150,26 @@ impl Conn {
 
     /// Reads exactly one complete reply and returns its raw bytes (None on EOF/timeout).
     pub fn read_reply(&mut self) -> Option<Vec<u8>> {
+        match self.read_outcome() {
+            Read::Reply(r) => Some(r),
+            Read::Closed | Read::TimedOut => None,
+        }
+    }
+
+    /// Reads one reply, telling a closed connection from a server that stays silent.
+    pub fn read_outcome(&mut self) -> Read {
         loop {
             if let Ok(Some((_, used))) = resp::reply::decode(&self.buf) {
                 let raw: Vec<u8> = self.buf.drain(..used).collect();
-                return Some(raw);
+                return Read::Reply(raw);
             }
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
+                Ok(0) => return Read::Closed,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Read::TimedOut
+                }
+                Err(_) => return Read::Closed,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
         }
