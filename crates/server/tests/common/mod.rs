@@ -166,7 +166,12 @@ impl Conn {
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Read::Closed,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Read::TimedOut
                 }
                 Err(_) => return Read::Closed,
@@ -193,4 +198,51 @@ impl Conn {
         self.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         matches!(self.stream.read(&mut b), Ok(0) | Err(_))
     }
+}
+
+/// `blocked_clients` from `INFO clients`.
+pub fn blocked_clients(c: &mut Conn) -> u64 {
+    let info = String::from_utf8(c.cmd(&[b"INFO", b"clients"])).expect("utf-8 INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .expect("blocked_clients in INFO")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Waits until `n` clients are blocked, so a scenario's next step happens after the server
+/// parked them (and in the order they were sent).
+pub fn wait_blocked(c: &mut Conn, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blocked_clients(c) != n {
+        assert!(Instant::now() < deadline, "expected {n} blocked clients");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends a command given as space-separated words without reading its reply (the client
+/// is expected to block).
+pub fn send(c: &mut Conn, line: &str) {
+    let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+    c.send(&words);
+}
+
+/// Reads one reply as text for a transcript.
+pub fn reply(c: &mut Conn) -> String {
+    String::from_utf8_lossy(&c.read_reply().expect("a reply")).into_owned()
+}
+
+/// Runs `scenario` on a fresh redis-server and a fresh keel-server and asserts that the two
+/// transcripts (replies as text, in order) are equal. Returns keel's transcript.
+pub fn same_on_both<T: AsRef<[u8]>>(scenario: impl Fn(u16) -> Vec<T>) -> Vec<String> {
+    let text = |v: Vec<T>| {
+        v.iter().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned()).collect::<Vec<_>>()
+    };
+    let redis = start_redis(&[]);
+    let keel = start_keel(&[]);
+    let want = text(scenario(redis.port));
+    let got = text(scenario(keel.port));
+    assert_eq!(got, want, "keel (left) differs from redis-server (right)");
+    got
 }

@@ -148,7 +148,9 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
                 // Neither server answered (a command that blocks forever, say): the rest of
                 // the case would compare stale replies, so the case itself is wrong.
                 (Read::TimedOut, Read::TimedOut) => {
-                    failures.push(format!("{family}.txt:{lineno}: no reply from either server to {cmd}"));
+                    failures.push(format!(
+                        "{family}.txt:{lineno}: no reply from either server to {cmd}"
+                    ));
                     break;
                 }
                 (r, k) => (outcome_bytes(r), outcome_bytes(k)),

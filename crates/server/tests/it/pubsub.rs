@@ -6,8 +6,7 @@ fn scenario(port: u16) -> Vec<Vec<u8>> {
     let mut sub = Conn::new(port);
     let mut psub = Conn::new(port);
     let mut publisher = Conn::new(port);
-    let mut out = Vec::new();
-    out.push(sub.cmd(&[b"SUBSCRIBE", b"jobs", b"events"]));
+    let mut out = vec![sub.cmd(&[b"SUBSCRIBE", b"jobs", b"events"])];
     out.push(sub.read_reply().unwrap());
     out.push(psub.cmd(&[b"PSUBSCRIBE", b"job*"]));
     out.push(publisher.cmd(&[b"PUBLISH", b"jobs", b"job-1"]));
@@ -28,14 +27,7 @@ fn scenario(port: u16) -> Vec<Vec<u8>> {
 
 #[test]
 fn messages_reach_subscribers_like_redis() {
-    let redis = start_redis(&[]);
-    let keel = start_keel(&[]);
-    let r = scenario(redis.port);
-    let k = scenario(keel.port);
-    for (i, (r, k)) in r.iter().zip(k.iter()).enumerate() {
-        assert_eq!(String::from_utf8_lossy(r), String::from_utf8_lossy(k), "step {i}");
-    }
-    assert_eq!(r.len(), k.len());
+    same_on_both(scenario);
 }
 
 /// A subscriber that never reads is disconnected at the pubsub hard limit instead of

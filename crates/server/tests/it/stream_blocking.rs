@@ -6,47 +6,6 @@
 use super::common::*;
 use std::time::{Duration, Instant};
 
-/// `blocked_clients` from `INFO clients`.
-fn blocked_clients(c: &mut Conn) -> u64 {
-    let info = String::from_utf8(c.cmd(&[b"INFO", b"clients"])).expect("utf-8 INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .expect("blocked_clients in INFO")
-        .trim()
-        .parse()
-        .expect("a number")
-}
-
-/// Waits until `n` clients are blocked, so the next step happens after the server parked
-/// them.
-fn wait_blocked(c: &mut Conn, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blocked_clients(c) != n {
-        assert!(Instant::now() < deadline, "expected {n} blocked clients");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Sends a command (words separated by spaces) without reading its reply.
-fn send(c: &mut Conn, line: &str) {
-    let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-    c.send(&words);
-}
-
-/// Reads one reply as text for the transcript.
-fn reply(c: &mut Conn) -> String {
-    String::from_utf8_lossy(&c.read_reply().expect("a reply")).into_owned()
-}
-
-/// Runs `scenario` on a fresh redis-server and keel-server and compares the transcripts.
-fn same_on_both(scenario: fn(u16) -> Vec<String>) {
-    let redis = start_redis(&[]);
-    let keel = start_keel(&[]);
-    let want = scenario(redis.port);
-    let got = scenario(keel.port);
-    assert_eq!(got, want, "keel (left) differs from redis-server (right)");
-}
-
 /// XREAD with `$` on a missing key is woken when XADD creates the stream.
 fn xread_woken_by_creation(port: u16) -> Vec<String> {
     let mut ctl = Conn::new(port);

@@ -7,8 +7,7 @@ use super::common::*;
 fn scenario(port: u16) -> Vec<Vec<u8>> {
     let mut a = Conn::new(port);
     let mut b = Conn::new(port);
-    let mut out = Vec::new();
-    out.push(a.cmd(&[b"FLUSHALL"]));
+    let mut out = vec![a.cmd(&[b"FLUSHALL"])];
     out.push(a.cmd(&[b"SET", b"k", b"1"]));
     out.push(a.cmd(&[b"WATCH", b"k", b"other"]));
     out.push(b.cmd(&[b"INCR", b"k"]));
@@ -37,11 +36,5 @@ fn scenario(port: u16) -> Vec<Vec<u8>> {
 
 #[test]
 fn watch_across_clients_matches_redis() {
-    let redis = start_redis(&[]);
-    let keel = start_keel(&[]);
-    let r = scenario(redis.port);
-    let k = scenario(keel.port);
-    for (i, (r, k)) in r.iter().zip(k.iter()).enumerate() {
-        assert_eq!(String::from_utf8_lossy(r), String::from_utf8_lossy(k), "step {i}");
-    }
+    same_on_both(scenario);
 }

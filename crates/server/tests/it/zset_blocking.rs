@@ -5,22 +5,9 @@
 use super::common::*;
 use std::time::{Duration, Instant};
 
-/// Runs `scenario` against a fresh server on `port` and returns what it recorded.
-fn on(port: u16, scenario: fn(u16) -> Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    let mut admin = Conn::new(port);
-    admin.cmd(&[b"FLUSHALL"]);
-    scenario(port)
-}
-
 /// Runs `scenario` on both servers, checks they agree, and returns keel's recording.
 fn both(scenario: fn(u16) -> Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    let keel = start_keel(&[]);
-    let redis = start_redis(&[]);
-    let k = on(keel.port, scenario);
-    let r = on(redis.port, scenario);
-    let show = |v: &[Vec<u8>]| v.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect::<Vec<_>>();
-    assert_eq!(show(&k), show(&r), "keel (left) and redis-server (right) differ");
-    k
+    same_on_both(scenario).into_iter().map(String::into_bytes).collect()
 }
 
 /// Gives a just-sent blocking command time to reach the server and park.
