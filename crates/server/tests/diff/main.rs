@@ -10,6 +10,7 @@
 //! !ignore DEBUG SLEEP 0         (run on both, compare nothing)
 //! !shape TTL k                  (compare with every integer replaced by #)
 //! !sleep 1100                   (pause the script, milliseconds)
+//! !mask-ms                      (from here on, 13-digit millisecond times compare equal)
 //! ```
 //! Every case that differs fails the test, unless `divergences.txt` lists it as
 //! `<file>: <case name> -- <reason>`; a listed case that no longer differs fails too, so the
@@ -98,6 +99,26 @@ fn mask_integers(raw: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Replaces every run of exactly 13 digits (a Unix time in milliseconds) with `<ms>`.
+fn mask_timestamps(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let run = raw[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if run == 13 && (i == 0 || !raw[i - 1].is_ascii_digit()) {
+            out.extend_from_slice(b"<ms>");
+            i += run;
+        } else if run > 0 {
+            out.extend_from_slice(&raw[i..i + run]);
+            i += run;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn outcome_bytes(r: Read) -> Vec<u8> {
     match r {
         Read::Reply(raw) => raw,
@@ -123,6 +144,9 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
         ra.cmd(&[b"FLUSHALL"]);
         ka.cmd(&[b"FLUSHALL"]);
         let mut diffs = Vec::new();
+        // Set by `!mask-ms`: millisecond timestamps (auto stream IDs) differ by a tick between
+        // the two servers, so 13-digit numbers are compared as a placeholder.
+        let mut mask_ms = false;
         for (lineno, line) in &case.lines {
             let (mode, cmd) = match line.strip_prefix('!') {
                 Some(rest) => match rest.split_once(' ') {
@@ -131,6 +155,10 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
                 },
                 None => ("", line.as_str()),
             };
+            if mode == "mask-ms" {
+                mask_ms = true;
+                continue;
+            }
             if mode == "sleep" {
                 std::thread::sleep(std::time::Duration::from_millis(
                     cmd.trim().parse().unwrap_or(0),
@@ -161,6 +189,7 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
                 "ignore" => (Vec::new(), Vec::new()),
                 _ => (r, k),
             };
+            let (r, k) = if mask_ms { (mask_timestamps(&r), mask_timestamps(&k)) } else { (r, k) };
             if r != k {
                 diffs.push(format!(
                     "  line {lineno}: {cmd}\n    redis: {}\n    keel:  {}",
