@@ -456,8 +456,12 @@ fn xadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     };
     s.append(id, &fields, max_bytes, max_entries);
-    apply_trim(s, &t);
+    let trimmed = apply_trim(s, &t);
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xadd", &key);
+    if trimmed > 0 {
+        ctx.notify(class::STREAM, "xtrim", &key);
+    }
     if exists {
         ctx.signal_ready(&key);
     }
@@ -538,6 +542,7 @@ fn xdel(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             s.refresh_first_id();
         }
         ctx.srv.ks.mark_dirty(deleted);
+        ctx.notify(class::STREAM, "xdel", &key);
     }
     Ok(Frame::Integer(deleted as i64))
 }
@@ -548,7 +553,10 @@ fn xtrim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let t = parse_trim_args(ctx, args, false)?;
     let Some(s) = ctx.stream_write(&key)? else { return Ok(Frame::Integer(0)) };
     let n = apply_trim(s, &t);
-    ctx.srv.ks.mark_dirty(n as u64);
+    if n > 0 {
+        ctx.srv.ks.mark_dirty(n as u64);
+        ctx.notify(class::STREAM, "xtrim", &key);
+    }
     Ok(Frame::Integer(n as i64))
 }
 
@@ -593,6 +601,7 @@ fn xsetid(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         s.max_deleted_id = max_del;
     }
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xsetid", &key);
     Ok(Frame::ok())
 }
 
@@ -1209,6 +1218,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> 
     }
     s.groups.insert(group, Group { last_id: id, entries_read, ..Group::default() });
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xgroup-create", &key);
     Ok(Frame::ok())
 }
 
@@ -1271,6 +1281,7 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     g.last_id = id;
     g.entries_read = entries_read;
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xgroup-setid", &key);
     Ok(Frame::ok())
 }
 
@@ -1284,6 +1295,7 @@ fn xgroup_destroy(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError>
         return Ok(Frame::Integer(0));
     }
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xgroup-destroy", &key);
     // Clients blocked in XREADGROUP on this group must find out it is gone.
     ctx.signal_ready(&key);
     Ok(Frame::Integer(1))
@@ -1301,6 +1313,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, Cm
     }
     g.consumers.insert(name, Consumer { seen_time: now, ..Consumer::default() });
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xgroup-createconsumer", &key);
     Ok(Frame::Integer(1))
 }
 
@@ -1315,6 +1328,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdEr
         g.pel.remove(id);
     }
     ctx.srv.ks.mark_dirty(1);
+    ctx.notify(class::STREAM, "xgroup-delconsumer", &key);
     Ok(Frame::Integer(c.pending.len() as i64))
 }
 

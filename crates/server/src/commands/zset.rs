@@ -13,6 +13,7 @@ use crate::blocking;
 use crate::config::P;
 use crate::error::CmdError;
 use crate::keyspace::Entry;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::zset::{Limits, ZSetValue};
 use crate::types::{num, Value};
@@ -282,13 +283,16 @@ impl Ctx<'_> {
         self.client_ref().proto == Proto::Resp3
     }
 
-    /// Counts `changes` writes and deletes `key` if the set just became empty.
-    fn zset_changed(&mut self, key: &[u8], changes: usize, now_empty: bool) {
+    /// After a command changed the set at `key` `changes` times: counts the writes and
+    /// announces `event` (nothing when nothing changed), then deletes the key with a `del`
+    /// event if the set just became empty, in the order Redis announces them.
+    fn zset_changed(&mut self, key: &[u8], event: &str, changes: usize, now_empty: bool) {
         if changes > 0 {
             self.srv.ks.mark_dirty(changes as u64);
+            self.notify(class::ZSET, event, key);
         }
-        if now_empty {
-            self.delete(key);
+        if now_empty && self.delete(key) {
+            self.notify(class::GENERIC, "del", key);
         }
     }
 }
@@ -579,6 +583,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
         pairs.push((score, pair[1].clone()));
     }
     let limits = ctx.zset_limits();
+    // ZINCRBY and ZADD INCR announce `zincr`, whatever their name.
+    let event = if f.incr { "zincr" } else { "zadd" };
     let (mut added, mut updated, mut processed, mut last) = (0usize, 0usize, 0usize, 0.0);
     let exists = ctx.zset_write(&key)?.is_some();
     if !exists && !f.xx {
@@ -596,7 +602,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
                 Ok(o) => o,
                 Err(e) => {
                     let empty = z.is_empty();
-                    ctx.zset_changed(&key, added + updated, empty);
+                    ctx.zset_changed(&key, event, added + updated, empty);
                     return Err(e);
                 }
             };
@@ -620,7 +626,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
         }
         // A key created above stays empty only if nothing could be added; never keep it.
         let empty = z.is_empty();
-        ctx.zset_changed(&key, added + updated, empty);
+        ctx.zset_changed(&key, event, added + updated, empty);
     }
     if f.incr {
         return Ok(if processed > 0 { Frame::Double(last) } else { Frame::Null });
@@ -654,7 +660,7 @@ fn zrem(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     let empty = z.is_empty();
-    ctx.zset_changed(&key, removed, empty);
+    ctx.zset_changed(&key, "zrem", removed, empty);
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -844,29 +850,39 @@ fn zrange_generic(
         z.for_range(start, end, rev, |m, s| out.push(m, s));
     }
     let Some(dst) = dst else { return Ok(out.frame()) };
-    store_pairs(ctx, &dst, out.items)
+    store_pairs(ctx, &dst, out.items, "zrangestore")
 }
 
 /// Stores flat [member, score, ...] frames as a sorted set at `dst` (deleting `dst` when
-/// empty) and replies with the new size.
-fn store_pairs(ctx: &mut Ctx<'_>, dst: &[u8], items: Vec<Frame>) -> Result<Frame, CmdError> {
+/// empty) and replies with the new size; `event` as for [`store_result`].
+fn store_pairs(
+    ctx: &mut Ctx<'_>,
+    dst: &[u8],
+    items: Vec<Frame>,
+    event: &str,
+) -> Result<Frame, CmdError> {
     let mut pairs = Vec::with_capacity(items.len() / 2);
     let mut it = items.into_iter();
     while let (Some(Frame::Bulk(m)), Some(Frame::Double(s))) = (it.next(), it.next()) {
         pairs.push((m, s));
     }
-    store_result(ctx, dst, pairs)
+    store_result(ctx, dst, pairs, event)
 }
 
 /// Stores `pairs` (member, score) at `dst`, in the encoding Redis gives a freshly built
-/// set; an empty result deletes `dst`. Replies with the stored size.
+/// set, announcing `event` (the storing command's name); an empty result deletes `dst`
+/// instead, announced as `del` when there was something to delete. Replies with the
+/// stored size.
 fn store_result(
     ctx: &mut Ctx<'_>,
     dst: &[u8],
     pairs: Vec<(Bytes, f64)>,
+    event: &str,
 ) -> Result<Frame, CmdError> {
     if pairs.is_empty() {
-        ctx.delete(dst);
+        if ctx.delete(dst) {
+            ctx.notify(class::GENERIC, "del", dst);
+        }
         return Ok(Frame::Integer(0));
     }
     let limits = ctx.zset_limits();
@@ -877,6 +893,7 @@ fn store_result(
     }
     let n = z.len();
     ctx.set_value(dst, Value::ZSet(z), false);
+    ctx.notify(class::ZSET, event, dst);
     Ok(Frame::Integer(n as i64))
 }
 
@@ -936,7 +953,12 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, args: &mut Args, by: RangeBy) -> Result<
     };
     let removed = z.remove_range(start, end);
     let empty = z.is_empty();
-    ctx.zset_changed(&key, removed, empty);
+    let event = match by {
+        RangeBy::Rank => "zremrangebyrank",
+        RangeBy::Score => "zremrangebyscore",
+        RangeBy::Lex => "zremrangebylex",
+    };
+    ctx.zset_changed(&key, event, removed, empty);
     Ok(Frame::Integer(removed as i64))
 }
 
@@ -970,7 +992,7 @@ fn pop(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize) -> Vec<(Bytes, f6
     z.for_range(start, end, max, |m, s| popped.push((Bytes::copy_from_slice(m), s)));
     z.remove_range(start, end);
     let empty = z.is_empty();
-    ctx.zset_changed(key, n, empty);
+    ctx.zset_changed(key, if max { "zpopmax" } else { "zpopmin" }, n, empty);
     popped
 }
 
@@ -1309,7 +1331,12 @@ fn setop_generic(
         return Ok(Frame::Integer(if card_limit > 0 { n.min(card_limit) } else { n } as i64));
     }
     if let Some(dst) = dst {
-        return store_result(ctx, &dst, result);
+        let event = match op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            _ => "zdiffstore",
+        };
+        return store_result(ctx, &dst, result, event);
     }
     let mut out = Out::new(withscores, ctx.resp3());
     for (m, s) in &result {
