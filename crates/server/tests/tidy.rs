@@ -66,3 +66,76 @@ fn error_texts_live_in_error_rs() {
     }
     assert!(offenders.is_empty(), "raw error replies outside error.rs: {offenders:?}");
 }
+
+/// Every command row, with its subcommands.
+fn every_row() -> Vec<(String, &'static keel_server::commands::spec::CommandSpec)> {
+    let mut rows = Vec::new();
+    for spec in table().all() {
+        rows.push((spec.name.to_string(), spec));
+        for sub in spec.subcommands {
+            rows.push((format!("{}|{}", spec.name, sub.name), sub));
+        }
+    }
+    rows
+}
+
+/// Key specs are well formed: known flag names in the order Redis prints them, and key
+/// positions inside the arity (a command called with the fewest arguments its arity allows
+/// still has every position a spec names).
+#[test]
+fn key_specs_fit_the_arity() {
+    use keel_server::commands::spec::{flags, BeginSearch, FindKeys, KEY_FLAG_NAMES};
+    let mut bad = Vec::new();
+    for (name, spec) in every_row() {
+        let min_argc = spec.arity.abs();
+        if !spec.key_specs.is_empty() && !spec.key_flags.is_empty() {
+            bad.push(format!("{name}: key_flags are ignored when key_specs are given"));
+        }
+        for ks in spec.specs() {
+            let order: Vec<usize> = ks
+                .flags
+                .iter()
+                .map(|f| KEY_FLAG_NAMES.iter().position(|n| n == f).unwrap_or(usize::MAX))
+                .collect();
+            if order.contains(&usize::MAX) || order.windows(2).any(|w| w[0] >= w[1]) {
+                bad.push(format!("{name}: key-spec flags {:?} unknown or out of order", ks.flags));
+            }
+            let start = match ks.begin {
+                BeginSearch::Index(pos) => pos,
+                // A keyword is optional: its search only has to start inside the shortest
+                // command line.
+                BeginSearch::Keyword { startfrom, .. } => {
+                    if startfrom == 0 || startfrom.abs() > min_argc {
+                        bad.push(format!("{name}: keyword search from {startfrom}"));
+                    }
+                    continue;
+                }
+                BeginSearch::Unknown => continue,
+            };
+            // The furthest position the spec needs with the fewest arguments.
+            let needed = match ks.find {
+                FindKeys::Range { lastkey, .. } if lastkey >= 0 => start + lastkey,
+                // A range to the end may be empty (PFMERGE with no source keys).
+                FindKeys::Range { .. } => start - 1,
+                FindKeys::Keynum { keynumidx, firstkey, .. } => start + keynumidx.max(firstkey),
+                FindKeys::Unknown => start,
+            };
+            if start < 1 || needed >= min_argc {
+                bad.push(format!(
+                    "{name}: key spec reaches position {needed}, arity {}",
+                    spec.arity
+                ));
+            }
+            if matches!(ks.find, FindKeys::Keynum { .. }) && spec.getkeys.is_none() {
+                bad.push(format!("{name}: a key count needs the command's own key finder"));
+            }
+        }
+        let movable = spec.specs().any(|ks| {
+            !matches!((ks.begin, ks.find), (BeginSearch::Index(_), FindKeys::Range { .. }))
+        });
+        if spec.has(flags::MOVABLEKEYS) != movable {
+            bad.push(format!("{name}: movablekeys must follow from the key specs"));
+        }
+    }
+    assert!(bad.is_empty(), "malformed key specs:\n{}", bad.join("\n"));
+}

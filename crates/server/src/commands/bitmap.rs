@@ -4,7 +4,8 @@
 //! first byte. Writes grow the string with zero bytes as needed and leave it `raw` (an
 //! in-place edit, as in Redis); reads treat bytes past the end as zero.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::introspection::bitfield_keys;
+use super::spec::{acl, flags::*, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::CmdError;
@@ -50,7 +51,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             "Performs bitwise operations on multiple strings, and stores the result.",
             "O(N)",
         )
-        .key_flags(&["OW", "update"]),
+        .key_specs(&[KeySpec::at(2, &["OW", "update"]), KeySpec::range(3, -1, 1, &["RO", "access"])]),
     CommandSpec::new("bitfield", -2, WRITE | DENYOOM, acl::BITMAP, KeyPos::ONE, bitfield)
         .doc(
             "bitmap",
@@ -58,7 +59,8 @@ pub const COMMANDS: &[CommandSpec] = &[
             "Performs arbitrary bitfield integer operations on strings.",
             "O(1) for each subcommand specified",
         )
-        .key_flags(&["RW", "update", "access"]),
+        .key_specs(&[KeySpec::at(1, &["RW", "access", "update", "variable_flags"]).notes("This command allows both access and modification of the key")])
+        .getkeys(bitfield_keys),
     CommandSpec::new("bitfield_ro", -2, READONLY | FAST, acl::BITMAP, KeyPos::ONE, bitfield_ro)
         .doc(
             "bitmap",

@@ -5,7 +5,7 @@
 //! a well-formed sketch is refused with a HyperLogLog-specific WRONGTYPE error, while keys of
 //! other types get the usual one.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::spec::{acl, flags::*, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::{c_prefix, CmdError};
@@ -34,7 +34,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
             "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
         )
-        .key_flags(&["RW", "access"]),
+        .key_specs(&[KeySpec::range(1, -1, 1, &["RW", "access"]).notes("RW because it may change the internal representation of the key, and propagate to replicas")]),
     CommandSpec::new("pfmerge", -2, WRITE | DENYOOM, acl::HYPERLOGLOG, KeyPos::ALL, pfmerge)
         .doc(
             "hyperloglog",
@@ -42,7 +42,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             "Merges one or more HyperLogLog values into a single key.",
             "O(N) to merge N HyperLogLogs, but with high constant times.",
         )
-        .key_flags(&["RW", "access", "insert"]),
+        .key_specs(&[KeySpec::at(1, &["RW", "access", "insert"]), KeySpec::range(2, -1, 1, &["RO", "access"])]),
     CommandSpec::new(
         "pfdebug",
         3,

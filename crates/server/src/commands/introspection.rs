@@ -5,7 +5,9 @@
 //! named `parent|sub`, as in Redis.
 
 use super::client::help_reply;
-use super::spec::{acl, flags, flags::*, CommandSpec, KeyPos};
+use super::spec::{
+    acl, flags, flags::*, keyspecs, BeginSearch, CommandSpec, FindKeys, KeyPos, KeySpec,
+};
 use super::{subcommand, table};
 use crate::args::Args;
 use crate::error::CmdError;
@@ -115,54 +117,59 @@ fn field(k: &'static str, v: Frame) -> (Frame, Frame) {
     (Frame::bulk(k.as_bytes()), v)
 }
 
-/// The key-spec flags of a command: its own, or the usual ones for a read or a write.
-fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
-    match spec.key_flags {
-        [] if spec.has(WRITE) => &["RW", "update"],
-        [] => &["RO", "access"],
-        own => own,
-    }
+/// A map with a `type` and a `spec` map, as key specs describe their two halves.
+fn typed(kind: &'static str, spec: Vec<(Frame, Frame)>) -> Frame {
+    Frame::Map(vec![field("type", Frame::bulk(kind.as_bytes())), field("spec", Frame::Map(spec))])
 }
 
-/// The one key spec a `KeyPos` describes: keys from an index, over a range.
-fn key_specs(spec: &CommandSpec) -> Frame {
-    let k = spec.keys;
-    if k.first <= 0 {
-        return Frame::Set(Vec::new());
+/// The `COMMAND INFO` rendering of one key spec.
+fn key_spec_entry(ks: &KeySpec) -> Frame {
+    let int = |n: i32| Frame::Integer(n.into());
+    let begin = match ks.begin {
+        BeginSearch::Index(pos) => typed("index", vec![field("index", int(pos))]),
+        BeginSearch::Keyword { keyword, startfrom } => typed(
+            "keyword",
+            vec![
+                field("keyword", Frame::bulk(keyword.as_bytes())),
+                field("startfrom", int(startfrom)),
+            ],
+        ),
+        BeginSearch::Unknown => typed("unknown", Vec::new()),
+    };
+    let find = match ks.find {
+        FindKeys::Range { lastkey, keystep, limit } => typed(
+            "range",
+            vec![
+                field("lastkey", int(lastkey)),
+                field("keystep", int(keystep)),
+                field("limit", int(limit)),
+            ],
+        ),
+        FindKeys::Keynum { keynumidx, firstkey, keystep } => typed(
+            "keynum",
+            vec![
+                field("keynumidx", int(keynumidx)),
+                field("firstkey", int(firstkey)),
+                field("keystep", int(keystep)),
+            ],
+        ),
+        FindKeys::Unknown => typed("unknown", Vec::new()),
+    };
+    let mut entry = Vec::with_capacity(4);
+    if !ks.notes.is_empty() {
+        entry.push(field("notes", Frame::bulk(ks.notes.as_bytes())));
     }
-    // Redis counts a positive last key relative to the first one.
-    let lastkey = if k.last < 0 { k.last } else { k.last - k.first };
-    Frame::Set(vec![Frame::Map(vec![
-        field("flags", status_set(key_flags(spec).iter().copied())),
-        field(
-            "begin_search",
-            Frame::Map(vec![
-                field("type", Frame::bulk(b"index")),
-                field("spec", Frame::Map(vec![field("index", Frame::Integer(k.first.into()))])),
-            ]),
-        ),
-        field(
-            "find_keys",
-            Frame::Map(vec![
-                field("type", Frame::bulk(b"range")),
-                field(
-                    "spec",
-                    Frame::Map(vec![
-                        field("lastkey", Frame::Integer(lastkey.into())),
-                        field("keystep", Frame::Integer(k.step.into())),
-                        field("limit", Frame::Integer(0)),
-                    ]),
-                ),
-            ]),
-        ),
-    ])])
+    entry.push(field("flags", status_set(ks.flags.iter().copied())));
+    entry.push(field("begin_search", begin));
+    entry.push(field("find_keys", find));
+    Frame::Map(entry)
 }
 
 /// One `COMMAND INFO` entry: name, arity, flags, first/last/step, ACL categories, tips,
 /// key specs and subcommands.
 fn info_entry(name: String, spec: &'static CommandSpec) -> Frame {
     let cats = spec.acl_categories();
-    let subs =
+    let subs: Vec<Frame> =
         spec.subcommands.iter().map(|s| info_entry(format!("{name}|{}", s.name), s)).collect();
     Frame::Array(vec![
         Frame::Bulk(Bytes::from(name)),
@@ -179,8 +186,9 @@ fn info_entry(name: String, spec: &'static CommandSpec) -> Frame {
                 .collect(),
         ),
         Frame::Set(spec.tips.iter().map(|t| Frame::bulk(t.as_bytes())).collect()),
-        key_specs(spec),
-        Frame::Set(subs),
+        Frame::Set(spec.specs().map(|ks| key_spec_entry(&ks)).collect()),
+        // Redis sends a command's subcommands as an array, but "none" as an empty set.
+        if subs.is_empty() { Frame::Set(subs) } else { Frame::Array(subs) },
     ])
 }
 
@@ -291,8 +299,79 @@ fn list(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::Array(names))
 }
 
-/// Resolves the command line after `COMMAND GETKEYS` to its table row and key positions.
-fn keys_of(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), CmdError> {
+/// Keys found in a command line: argv positions with their key-spec flags.
+type Found = Vec<(usize, &'static [&'static str])>;
+
+/// Why the key specs could not list a command line's keys.
+struct SpecsFailed;
+
+/// The first argv position of a key spec's keys, `Ok(None)` when its keyword is absent.
+fn spec_start(ks: &KeySpec, line: &[Bytes]) -> Result<Option<usize>, SpecsFailed> {
+    let argc = line.len() as i64;
+    match ks.begin {
+        BeginSearch::Index(pos) => Ok(Some(pos.max(0) as usize)),
+        BeginSearch::Keyword { keyword, startfrom } => {
+            let from =
+                if startfrom > 0 { i64::from(startfrom) } else { argc + i64::from(startfrom) };
+            let is_kw = |i: &i64| line[*i as usize].eq_ignore_ascii_case(keyword.as_bytes());
+            // A positive start searches forwards (up to the one-before-last argument, as
+            // Redis does), a negative one backwards; position 0 (the name) never counts.
+            let hit = if startfrom > 0 {
+                (from.max(1)..argc - 1).find(is_kw)
+            } else {
+                (1..=from.min(argc - 1)).rev().find(is_kw)
+            };
+            Ok(hit.map(|i| i as usize + 1))
+        }
+        BeginSearch::Unknown => Err(SpecsFailed),
+    }
+}
+
+/// The keys of a command line found by its key specs, as Redis finds them: every spec in
+/// turn, skipping `not_key` ones; an unknown, incomplete or out-of-bounds spec fails the
+/// whole search.
+fn keys_by_specs(spec: &CommandSpec, line: &[Bytes]) -> Result<Found, SpecsFailed> {
+    let argc = line.len() as i64;
+    let mut found = Vec::new();
+    for ks in spec.specs().filter(|ks| !ks.has("not_key")) {
+        let Some(first) = spec_start(&ks, line)? else { continue };
+        let mut first = first as i64;
+        let (last, step) = match ks.find {
+            FindKeys::Range { lastkey, keystep, limit } => {
+                let last = match (lastkey, limit) {
+                    (l, _) if l >= 0 => first + i64::from(l),
+                    (l, 0) => argc + i64::from(l),
+                    (l, lim) => first + ((argc - first) / i64::from(lim) + i64::from(l)),
+                };
+                (last, keystep)
+            }
+            FindKeys::Keynum { keynumidx, firstkey, keystep } => {
+                let at = first + i64::from(keynumidx);
+                let count = line
+                    .get(at as usize)
+                    .and_then(|n| crate::types::num::parse_i64(n))
+                    .filter(|&n| n >= 0)
+                    .ok_or(SpecsFailed)?;
+                first += i64::from(firstkey);
+                (first + count - 1, keystep)
+            }
+            FindKeys::Unknown => return Err(SpecsFailed),
+        };
+        if last >= argc || last < first || first >= argc {
+            return Err(SpecsFailed);
+        }
+        let step = step.max(1) as usize;
+        found.extend((first as usize..=last as usize).step_by(step).map(|i| (i, ks.flags)));
+        if ks.has("incomplete") {
+            return Err(SpecsFailed);
+        }
+    }
+    Ok(found)
+}
+
+/// The keys of the command line after `COMMAND GETKEYS`, with their flags; the same checks
+/// and errors, in the same order, as Redis.
+fn keys_of(args: &Args) -> Result<Found, CmdError> {
     let line = args.rest();
     let invalid = CmdError::Static("ERR Invalid command specified");
     let parent = line.first().and_then(|n| table().get(n)).ok_or(invalid.clone())?;
@@ -300,40 +379,165 @@ fn keys_of(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), CmdError> 
         Some(s) if !parent.subcommands.is_empty() => subcommand(parent, s).ok_or(invalid)?,
         _ => parent,
     };
-    let argc = line.len() as i32;
-    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-        return Err(CmdError::Static("ERR Invalid number of arguments specified for command"));
-    }
-    let k = spec.keys;
-    if k.first <= 0 {
+    if spec.getkeys.is_none() && spec.specs().all(|ks| ks.has("not_key")) {
         return Err(CmdError::Static("ERR The command has no key arguments"));
     }
-    let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
-    let step = k.step.max(1) as usize;
-    let positions = (k.first..=last).step_by(step).map(|i| i as usize).collect();
-    Ok((spec, positions))
+    let argc = line.len() as i64;
+    let arity = i64::from(spec.arity);
+    if (arity > 0 && argc != arity) || argc < -arity {
+        return Err(CmdError::Static("ERR Invalid number of arguments specified for command"));
+    }
+    // Variable flags mean only the command's own finder knows the flags of this call.
+    let by_specs = match spec.specs().any(|ks| ks.has("variable_flags")) {
+        true => Err(SpecsFailed),
+        false => keys_by_specs(spec, line),
+    };
+    let found = match (by_specs, spec.getkeys) {
+        (Ok(found), _) => found,
+        (Err(SpecsFailed), Some(own)) => own(spec, line),
+        (Err(SpecsFailed), None) => Vec::new(),
+    };
+    if found.is_empty() && !spec.has(NO_MANDATORY_KEYS) {
+        return Err(CmdError::Static("ERR Invalid arguments specified for command"));
+    }
+    Ok(found)
 }
 
 /// `COMMAND GETKEYS command [arg ...]`.
 fn getkeys(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let (_, positions) = keys_of(args)?;
+    let found = keys_of(args)?;
     let line = args.rest();
-    Ok(Frame::Array(positions.iter().map(|&i| Frame::Bulk(line[i].clone())).collect()))
+    Ok(Frame::Array(found.iter().map(|&(i, _)| Frame::Bulk(line[i].clone())).collect()))
 }
 
 /// `COMMAND GETKEYSANDFLAGS command [arg ...]`: each key with its key-spec flags.
 fn getkeysandflags(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let (spec, positions) = keys_of(args)?;
+    let found = keys_of(args)?;
     let line = args.rest();
-    let flags = key_flags(spec);
     Ok(Frame::Array(
-        positions
+        found
             .iter()
-            .map(|&i| {
+            .map(|&(i, flags)| {
                 Frame::Array(vec![Frame::Bulk(line[i].clone()), status_set(flags.iter().copied())])
             })
             .collect(),
     ))
+}
+
+/// Key-spec flags of a key that is read and changed.
+const RW_ACCESS_UPDATE: &[&str] = &["RW", "access", "update"];
+
+/// True if `arg` is `word`, in any letter case.
+fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// SORT's own key finder: the sorted key, then the destination of the last STORE (BY and
+/// GET patterns name keys only the data knows, so they are not reported).
+pub fn sort_keys(_: &CommandSpec, line: &[Bytes]) -> Found {
+    let mut found: Found = vec![(1, keyspecs::READ)];
+    let mut store = None;
+    let mut i = 2;
+    while i < line.len() {
+        let arg = &line[i];
+        if is(arg, "limit") {
+            i += 2;
+        } else if is(arg, "store") && i + 1 < line.len() {
+            store = Some(i + 1);
+        } else if is(arg, "get") || is(arg, "by") {
+            i += 1;
+        }
+        i += 1;
+    }
+    found.extend(store.map(|at| (at, keyspecs::STORED)));
+    found
+}
+
+/// SORT_RO's own key finder: only the sorted key.
+pub fn sort_ro_keys(_: &CommandSpec, _: &[Bytes]) -> Found {
+    vec![(1, keyspecs::READ)]
+}
+
+/// SET's own key finder: with GET the old value is read too.
+pub fn set_keys(_: &CommandSpec, line: &[Bytes]) -> Found {
+    let flags = match line.iter().skip(3).any(|a| is(a, "get")) {
+        true => RW_ACCESS_UPDATE,
+        false => &["OW", "update"],
+    };
+    vec![(1, flags)]
+}
+
+/// BITFIELD's own key finder: a call made only of well-formed GET and OVERFLOW operations
+/// just reads the key; anything else (including a syntax error) may write it.
+pub fn bitfield_keys(_: &CommandSpec, line: &[Bytes]) -> Found {
+    let mut i = 2;
+    let mut readonly = true;
+    while i < line.len() {
+        let rest = line.len() - i - 1;
+        let arg = &line[i];
+        if is(arg, "get") && rest >= 2 {
+            i += 3;
+        } else if is(arg, "overflow") && rest >= 1 {
+            i += 2;
+        } else {
+            readonly = false;
+            break;
+        }
+    }
+    vec![(1, if readonly { keyspecs::READ } else { RW_ACCESS_UPDATE })]
+}
+
+/// The number C's `atoi` reads from `arg`: leading blanks, a sign, then digits up to the
+/// first other byte. Redis's key-count finders parse counts this loosely, so `2x` counts 2.
+fn atoi(arg: &[u8]) -> i64 {
+    let s =
+        arg.iter().copied().skip_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
+    let mut s = s.peekable();
+    let negative = match s.peek() {
+        Some(b'-') => {
+            s.next();
+            true
+        }
+        Some(b'+') => {
+            s.next();
+            false
+        }
+        _ => false,
+    };
+    let n = s
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if negative {
+        -n
+    } else {
+        n
+    }
+}
+
+/// The own key finder of the commands with a key count (ZUNION, ZUNIONSTORE, LMPOP, ...),
+/// used when the count is not a valid integer for the key specs: the keys after the count,
+/// then the destination key if the command has one before it. Like Redis's, it reports no
+/// flags.
+pub fn keynum_keys(spec: &CommandSpec, line: &[Bytes]) -> Found {
+    let mut store = None;
+    for ks in spec.specs() {
+        match (ks.begin, ks.find) {
+            (BeginSearch::Index(pos), FindKeys::Keynum { keynumidx, firstkey, keystep }) => {
+                let at = (pos + keynumidx) as usize;
+                let first = (pos + firstkey) as usize;
+                let step = keystep.max(1) as usize;
+                let count = line.get(at).map_or(0, |n| atoi(n));
+                if count < 1 || count > (line.len().saturating_sub(first) / step) as i64 {
+                    return Vec::new();
+                }
+                let keys = (0..count as usize).map(|k| (first + k * step, &[][..]));
+                return keys.chain(store.map(|s| (s, &[][..]))).collect();
+            }
+            (BeginSearch::Index(pos), _) => store = Some(pos as usize),
+            _ => {}
+        }
+    }
+    Vec::new()
 }
 
 /// The lines of `COMMAND HELP`.

@@ -6,7 +6,7 @@
 //! access clock alone; write-side lookups (RENAME, EXPIRE, PERSIST, MOVE) refresh the clock
 //! but count no hits or misses.
 
-use super::spec::{acl, flags::*, unreachable_container, CommandSpec, KeyPos};
+use super::spec::{acl, flags::*, unreachable_container, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::{c_prefix, CmdError};
@@ -26,7 +26,8 @@ const NONDETERMINISTIC: &[&str] = &["nondeterministic_output"];
 const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("encoding", 3, READONLY, acl::KEYSPACE, KeyPos::new(2, 2, 1), object_encoding)
         .doc("generic", "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)")
-        .tips(NONDETERMINISTIC),
+        .tips(NONDETERMINISTIC)
+        .key_flags(&["RO"]),
     CommandSpec::new("freq", 3, READONLY, acl::KEYSPACE, KeyPos::new(2, 2, 1), object_freq)
         .doc(
             "generic",
@@ -34,7 +35,8 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
             "Returns the logarithmic access frequency counter of a Redis object.",
             "O(1)",
         )
-        .tips(NONDETERMINISTIC),
+        .tips(NONDETERMINISTIC)
+        .key_flags(&["RO"]),
     CommandSpec::new("help", 2, LOADING | STALE, acl::KEYSPACE, KeyPos::NONE, object_help).doc(
         "generic",
         "6.2.0",
@@ -48,29 +50,34 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
             "Returns the time since the last access to a Redis object.",
             "O(1)",
         )
-        .tips(NONDETERMINISTIC),
+        .tips(NONDETERMINISTIC)
+        .key_flags(&["RO"]),
     CommandSpec::new("refcount", 3, READONLY, acl::KEYSPACE, KeyPos::new(2, 2, 1), object_refcount)
         .doc("generic", "2.2.3", "Returns the reference count of a value of a key.", "O(1)")
-        .tips(NONDETERMINISTIC),
+        .tips(NONDETERMINISTIC)
+        .key_flags(&["RO"]),
 ];
 
 /// The keyspace family's table.
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, acl::KEYSPACE, KeyPos::ALL, del)
         .doc("generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).")
-        .tips(MULTI_SHARD_SUM),
+        .tips(MULTI_SHARD_SUM).key_flags(&["RM", "delete"]),
     CommandSpec::new("unlink", -2, WRITE | FAST, acl::KEYSPACE, KeyPos::ALL, del)
         .doc("generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.")
-        .tips(MULTI_SHARD_SUM),
+        .tips(MULTI_SHARD_SUM).key_flags(&["RM", "delete"]),
     CommandSpec::new("exists", -2, READONLY | FAST, acl::KEYSPACE, KeyPos::ALL, exists)
         .doc("generic", "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.")
-        .tips(MULTI_SHARD_SUM),
+        .tips(MULTI_SHARD_SUM).key_flags(&["RO"]),
     CommandSpec::new("type", 2, READONLY | FAST, acl::KEYSPACE, KeyPos::ONE, type_cmd)
-        .doc("generic", "1.0.0", "Determines the type of value stored at a key.", "O(1)"),
+        .doc("generic", "1.0.0", "Determines the type of value stored at a key.", "O(1)")
+        .key_flags(&["RO"]),
     CommandSpec::new("rename", 3, WRITE, acl::KEYSPACE, KeyPos::new(1, 2, 1), rename)
-        .doc("generic", "1.0.0", "Renames a key and overwrites the destination.", "O(1)"),
+        .doc("generic", "1.0.0", "Renames a key and overwrites the destination.", "O(1)")
+        .key_specs(&[KeySpec::at(1, &["RW", "access", "delete"]), KeySpec::at(2, &["OW", "update"])]),
     CommandSpec::new("renamenx", 3, WRITE | FAST, acl::KEYSPACE, KeyPos::new(1, 2, 1), renamenx)
-        .doc("generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)"),
+        .doc("generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)")
+        .key_specs(&[KeySpec::at(1, &["RW", "access", "delete"]), KeySpec::at(2, &["OW", "insert"])]),
     CommandSpec::new("keys", 2, READONLY, acl::KEYSPACE | acl::DANGEROUS, KeyPos::NONE, keys)
         .doc("generic", "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.")
         .tips(&["request_policy:all_shards", "nondeterministic_output_order"]),
@@ -102,11 +109,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("generic", "2.2.0", "Removes the expiration time of a key.", "O(1)"),
     CommandSpec::new("touch", -2, READONLY | FAST, acl::KEYSPACE, KeyPos::ALL, touch)
         .doc("generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.")
-        .tips(MULTI_SHARD_SUM),
+        .tips(MULTI_SHARD_SUM).key_flags(&["RO"]),
     CommandSpec::new("copy", -3, WRITE | DENYOOM, acl::KEYSPACE, KeyPos::new(1, 2, 1), copy)
-        .doc("generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."),
+        .doc("generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.")
+        .key_specs(&[KeySpec::at(1, &["RO", "access"]), KeySpec::at(2, &["OW", "update"])]),
     CommandSpec::new("move", 3, WRITE | FAST, acl::KEYSPACE, KeyPos::ONE, move_cmd)
-        .doc("generic", "1.0.0", "Moves a key to another database.", "O(1)"),
+        .doc("generic", "1.0.0", "Moves a key to another database.", "O(1)")
+        .key_flags(&["RW", "access", "update"]),
     CommandSpec::new("object", -2, 0, 0, KeyPos::NONE, unreachable_container)
         .doc("generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand.")
         .subs(OBJECT_SUBCOMMANDS),

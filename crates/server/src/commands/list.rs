@@ -7,7 +7,8 @@
 //! ends in [`finish_removal`], so an emptied list is always deleted and a shrunk one gets
 //! its chance to become a listpack again.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::introspection::keynum_keys;
+use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::blocking::{self, Deadline};
 use crate::config::P;
@@ -32,39 +33,46 @@ pub const COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
         PUSH_COMPLEXITY,
-    ),
+    )
+    .key_flags(&["RW", "insert"]),
     CommandSpec::new("rpush", -3, WRITE | DENYOOM | FAST, acl::LIST, KeyPos::ONE, rpush).doc(
         "list",
         "1.0.0",
         "Appends one or more elements to a list. Creates the key if it doesn't exist.",
         PUSH_COMPLEXITY,
-    ),
+    )
+    .key_flags(&["RW", "insert"]),
     CommandSpec::new("lpushx", -3, WRITE | DENYOOM | FAST, acl::LIST, KeyPos::ONE, lpushx).doc(
         "list",
         "2.2.0",
         "Prepends one or more elements to a list only when the list exists.",
         PUSH_COMPLEXITY,
-    ),
+    )
+    .key_flags(&["RW", "insert"]),
     CommandSpec::new("rpushx", -3, WRITE | DENYOOM | FAST, acl::LIST, KeyPos::ONE, rpushx).doc(
         "list",
         "2.2.0",
         "Appends an element to a list only when the list exists.",
         PUSH_COMPLEXITY,
-    ),
+    )
+    .key_flags(&["RW", "insert"]),
     CommandSpec::new("lpop", -2, WRITE | FAST, acl::LIST, KeyPos::ONE, lpop).doc(
         "list",
         "1.0.0",
         "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
         "O(N) where N is the number of elements returned",
-    ),
+    )
+    .key_flags(&["RW", "access", "delete"]),
     CommandSpec::new("rpop", -2, WRITE | FAST, acl::LIST, KeyPos::ONE, rpop).doc(
         "list",
         "1.0.0",
         "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
         "O(N) where N is the number of elements returned",
-    ),
+    )
+    .key_flags(&["RW", "access", "delete"]),
     CommandSpec::new("llen", 2, READONLY | FAST, acl::LIST, KeyPos::ONE, llen)
-        .doc("list", "1.0.0", "Returns the length of a list.", "O(1)"),
+        .doc("list", "1.0.0", "Returns the length of a list.", "O(1)")
+        .key_flags(&["RO"]),
     CommandSpec::new("lrange", 4, READONLY, acl::LIST, KeyPos::ONE, lrange).doc(
         "list",
         "1.0.0",
@@ -88,19 +96,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         "2.2.0",
         "Inserts an element before or after another element in a list.",
         "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-    ),
+    )
+    .key_flags(&["RW", "insert"]),
     CommandSpec::new("lrem", 4, WRITE, acl::LIST, KeyPos::ONE, lrem).doc(
         "list",
         "1.0.0",
         "Removes elements from a list. Deletes the list if the last element was removed.",
         "O(N+M) where N is the length of the list and M is the number of elements removed.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("ltrim", 4, WRITE, acl::LIST, KeyPos::ONE, ltrim).doc(
         "list",
         "1.0.0",
         "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
         "O(N) where N is the number of elements to be removed by the operation.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("lpos", -3, READONLY, acl::LIST, KeyPos::ONE, lpos).doc(
         "list",
         "6.0.6",
@@ -112,34 +123,40 @@ pub const COMMANDS: &[CommandSpec] = &[
         "6.2.0",
         "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
         "O(1)",
-    ),
+    )
+    .key_specs(keyspecs::MOVE),
     CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, acl::LIST, KeyPos::new(1, 2, 1), rpoplpush)
         .doc(
             "list",
             "1.2.0",
             "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
             "O(1)",
-        ),
-    CommandSpec::new("lmpop", -4, WRITE | MOVABLEKEYS, acl::LIST, KeyPos::NONE, lmpop).doc(
+        )
+        .key_specs(keyspecs::MOVE),
+    CommandSpec::new("lmpop", -4, WRITE, acl::LIST, KeyPos::NONE, lmpop).doc(
         "list",
         "7.0.0",
         "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         MPOP_COMPLEXITY,
-    ),
+    )
+    .key_specs(keyspecs::POP_KEYNUM)
+    .getkeys(keynum_keys),
     CommandSpec::new("blpop", -3, WRITE | NOSCRIPT | BLOCKING, acl::LIST, KeyPos::new(1, -2, 1), blpop)
         .doc(
             "list",
             "2.0.0",
             "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
             "O(N) where N is the number of provided keys.",
-        ),
+        )
+        .key_flags(&["RW", "access", "delete"]),
     CommandSpec::new("brpop", -3, WRITE | NOSCRIPT | BLOCKING, acl::LIST, KeyPos::new(1, -2, 1), brpop)
         .doc(
             "list",
             "2.0.0",
             "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
             "O(N) where N is the number of provided keys.",
-        ),
+        )
+        .key_flags(&["RW", "access", "delete"]),
     CommandSpec::new(
         "brpoplpush",
         4,
@@ -153,7 +170,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         "2.2.0",
         "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
         "O(1)",
-    ),
+    )
+    .key_specs(keyspecs::MOVE),
     CommandSpec::new(
         "blmove",
         6,
@@ -167,14 +185,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         "6.2.0",
         "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
         "O(1)",
-    ),
-    CommandSpec::new("blmpop", -5, WRITE | BLOCKING | MOVABLEKEYS, acl::LIST, KeyPos::NONE, blmpop)
+    )
+    .key_specs(keyspecs::MOVE),
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, acl::LIST, KeyPos::NONE, blmpop)
         .doc(
             "list",
             "7.0.0",
             "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
             MPOP_COMPLEXITY,
-        ),
+        )
+        .key_specs(keyspecs::BLOCKING_POP_KEYNUM)
+        .getkeys(keynum_keys),
 ];
 
 impl Ctx<'_> {

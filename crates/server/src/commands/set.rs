@@ -6,8 +6,9 @@
 //! the way Redis does (which encoding the result starts in, which set is walked first),
 //! because an intset result lists its members sorted and a listpack in insertion order.
 
+use super::introspection::keynum_keys;
 use super::keys::parse_cursor;
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::CmdError;
@@ -56,24 +57,29 @@ pub const COMMANDS: &[CommandSpec] = &[
         .tips(NONDETERMINISTIC),
     CommandSpec::new("smove", 4, WRITE | FAST, acl::SET, KeyPos::new(1, 2, 1), smove)
         .doc("set", "1.0.0", "Move a member from one set to another", "O(1)")
-        .key_flags(&["RW", "access", "delete"]),
+        .key_specs(keyspecs::MOVE),
     CommandSpec::new("sinter", -2, READONLY, acl::SET, KeyPos::ALL, sinter)
         .doc("set", "1.0.0", "Intersect multiple sets", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
         .tips(UNORDERED),
-    CommandSpec::new("sintercard", -3, READONLY | MOVABLEKEYS, acl::SET, KeyPos::NONE, sintercard)
-        .doc("set", "7.0.0", "Intersect multiple sets and return the cardinality of the result", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."),
+    CommandSpec::new("sintercard", -3, READONLY, acl::SET, KeyPos::NONE, sintercard)
+        .doc("set", "7.0.0", "Intersect multiple sets and return the cardinality of the result", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
+        .key_specs(keyspecs::READ_KEYNUM)
+        .getkeys(keynum_keys),
     CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, acl::SET, KeyPos::ALL, sinterstore)
-        .doc("set", "1.0.0", "Intersect multiple sets and store the resulting set in a key", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."),
+        .doc("set", "1.0.0", "Intersect multiple sets and store the resulting set in a key", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
+        .key_specs(&[KeySpec::at(1, &["RW", "update"]), KeySpec::range(2, -1, 1, &["RO", "access"])]),
     CommandSpec::new("sunion", -2, READONLY, acl::SET, KeyPos::ALL, sunion)
         .doc("set", "1.0.0", "Add multiple sets", "O(N) where N is the total number of elements in all given sets.")
         .tips(UNORDERED),
     CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, acl::SET, KeyPos::ALL, sunionstore)
-        .doc("set", "1.0.0", "Add multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets."),
+        .doc("set", "1.0.0", "Add multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets.")
+        .key_specs(keyspecs::STORE_FROM_REST),
     CommandSpec::new("sdiff", -2, READONLY, acl::SET, KeyPos::ALL, sdiff)
         .doc("set", "1.0.0", "Subtract multiple sets", "O(N) where N is the total number of elements in all given sets.")
         .tips(UNORDERED),
     CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, acl::SET, KeyPos::ALL, sdiffstore)
-        .doc("set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets."),
+        .doc("set", "1.0.0", "Subtract multiple sets and store the resulting set in a key", "O(N) where N is the total number of elements in all given sets.")
+        .key_specs(keyspecs::STORE_FROM_REST),
     CommandSpec::new("sscan", -3, READONLY, acl::SET, KeyPos::ONE, sscan)
         .doc("set", "2.8.0", "Incrementally iterate Set elements", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..")
         .tips(NONDETERMINISTIC),

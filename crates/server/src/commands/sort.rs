@@ -7,7 +7,8 @@
 //! stops with its own error), then the key's type is checked, then scores are computed;
 //! a score that is not a number fails the whole command, STORE included.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::introspection::{sort_keys, sort_ro_keys};
+use super::spec::{acl, flags::*, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::{c_prefix, CmdError};
@@ -19,8 +20,12 @@ use bytes::Bytes;
 use resp::Frame;
 use std::cmp::Ordering;
 
-/// Key-spec flags of the sorted key (the pattern and STORE keys are not described).
-const RO_ACCESS: &[&str] = &["RO", "access"];
+/// The key spec of the sorted key.
+const SORTED: KeySpec = KeySpec::at(1, &["RO", "access"]);
+/// The key spec of the keys BY and GET patterns name, which only the sorted data knows.
+const PATTERN_KEYS: KeySpec = KeySpec::unknown(&["RO", "access"]).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort");
+/// The key spec of the STORE destination, whose keyword may be anywhere.
+const STORE_KEY: KeySpec = KeySpec::unknown(&["OW", "update"]).notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array");
 /// Complexity text shared by both commands.
 const COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).";
 
@@ -29,7 +34,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "sort",
         -2,
-        WRITE | DENYOOM | MOVABLEKEYS,
+        WRITE | DENYOOM,
         acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS,
         KeyPos::ONE,
         sort,
@@ -40,11 +45,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
         COMPLEXITY,
     )
-    .key_flags(RO_ACCESS),
+    .key_specs(&[SORTED, PATTERN_KEYS, STORE_KEY])
+    .getkeys(sort_keys),
     CommandSpec::new(
         "sort_ro",
         -2,
-        READONLY | MOVABLEKEYS,
+        READONLY,
         acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS,
         KeyPos::ONE,
         sort,
@@ -55,7 +61,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the sorted elements of a list, a set, or a sorted set.",
         COMPLEXITY,
     )
-    .key_flags(RO_ACCESS),
+    .key_specs(&[SORTED, PATTERN_KEYS])
+    .getkeys(sort_ro_keys),
 ];
 
 /// The parsed options of one SORT call.

@@ -9,12 +9,13 @@
 //! still means "entries after the moment I blocked".
 
 use super::client::help_reply;
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::blocking;
 use crate::config::P;
 use crate::error::CmdError;
 use crate::keyspace::Entry;
+use crate::notify::class;
 use crate::server::Ctx;
 use crate::types::stream::{Consumer, Group, PendingEntry, StreamId, Trim};
 use crate::types::{StreamValue, Value};
@@ -25,7 +26,7 @@ use resp::Frame;
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xadd", -5, WRITE | DENYOOM | FAST, acl::STREAM, KeyPos::ONE, xadd)
         .doc("stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.")
-        .tips(&["nondeterministic_output"]),
+        .tips(&["nondeterministic_output"]).key_specs(&[KeySpec::at(1, &["RW", "update"]).notes("UPDATE instead of INSERT because of the optional trimming feature")]),
     CommandSpec::new("xrange", -4, READONLY, acl::STREAM, KeyPos::ONE, xrange).doc(
         "stream",
         "5.0.0",
@@ -58,17 +59,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         .key_flags(&["RW", "delete"]),
     CommandSpec::new("xsetid", -3, WRITE | DENYOOM | FAST, acl::STREAM, KeyPos::ONE, xsetid)
         .doc("stream", "5.0.0", "An internal command for replicating stream values.", "O(1)"),
-    CommandSpec::new("xread", -4, READONLY | BLOCKING | MOVABLEKEYS, acl::STREAM, KeyPos::NONE, xread)
-        .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREAD blocks, XADD will pay O(N) time in order to serve the N clients blocked on the stream getting new data."),
+    CommandSpec::new("xread", -4, READONLY | BLOCKING, acl::STREAM, KeyPos::NONE, xread)
+        .doc("stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREAD blocks, XADD will pay O(N) time in order to serve the N clients blocked on the stream getting new data.")
+        .key_specs(&[keyspecs::streams(1)]),
     CommandSpec::new(
         "xreadgroup",
         -7,
-        WRITE | BLOCKING | MOVABLEKEYS,
+        WRITE | BLOCKING,
         acl::STREAM,
         KeyPos::NONE,
         xreadgroup,
     )
-    .doc("stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data."),
+    .doc("stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.")
+    .key_specs(&[keyspecs::streams(4)]),
     CommandSpec::new("xack", -4, WRITE | FAST, acl::STREAM, KeyPos::ONE, xack).doc(
         "stream",
         "5.0.0",
@@ -747,15 +750,19 @@ fn nogroup_for_key(group: &[u8], key: &[u8]) -> CmdError {
     CmdError::dynamic(t)
 }
 
-/// The consumer `name` of `g`, created if missing; its seen time is refreshed.
-fn touch_consumer<'a>(g: &'a mut Group, name: &Bytes, now: u64) -> &'a mut Consumer {
-    let c = g.consumers.entry(name.clone()).or_default();
-    c.seen_time = now;
-    c
+/// Refreshes the seen time of consumer `name` of `g`, creating it if missing (XREADGROUP,
+/// XCLAIM and XAUTOCLAIM create the consumer they name, as in Redis 7.2, even when they
+/// then read or claim nothing). True if it was created: the caller announces that.
+fn touch_consumer(g: &mut Group, name: &Bytes, now: u64) -> bool {
+    let created = !g.consumers.contains_key(name);
+    g.consumers.entry(name.clone()).or_default().seen_time = now;
+    created
 }
 
 /// Serves one stream of an XREADGROUP: new entries (`id` None, i.e. `>`) or the consumer's
-/// history after `id`. Returns None when `>` found nothing new.
+/// history after `id`; the reply is None when `>` found nothing new. The consumer exists
+/// afterwards even if nothing was read (Redis 7.2; 7.0 created it only when something was
+/// served); the flag tells whether it was created. None if the group is missing.
 fn read_group_stream(
     s: &mut StreamValue,
     group: &[u8],
@@ -764,8 +771,9 @@ fn read_group_stream(
     count: usize,
     noack: bool,
     now: u64,
-) -> Option<Frame> {
+) -> Option<(Option<Frame>, bool)> {
     let mut g = s.groups.remove(group)?;
+    let created = touch_consumer(&mut g, consumer, now);
     let reply = match id {
         None => {
             let after = g.last_id.incr();
@@ -778,7 +786,9 @@ fn read_group_stream(
             if entries.is_empty() {
                 None
             } else {
-                touch_consumer(&mut g, consumer, now).active_time = Some(now);
+                if let Some(c) = g.consumers.get_mut(consumer) {
+                    c.active_time = Some(now);
+                }
                 for (eid, _) in &entries {
                     s.advance_group(&mut g, *eid);
                     if !noack {
@@ -791,14 +801,13 @@ fn read_group_stream(
         // Nothing can follow the largest ID: the stream is left out of the reply.
         Some(after) if after == StreamId::MAX => None,
         Some(after) => {
-            let c = touch_consumer(&mut g, consumer, now);
             let start = after.incr().unwrap_or(StreamId::MAX);
-            let ids: Vec<StreamId> = c
-                .pending
-                .range(start..)
-                .take(if count == 0 { usize::MAX } else { count })
-                .copied()
-                .collect();
+            let limit = if count == 0 { usize::MAX } else { count };
+            let ids: Vec<StreamId> = g
+                .consumers
+                .get(consumer)
+                .map(|c| c.pending.range(start..).take(limit).copied().collect())
+                .unwrap_or_default();
             let mut out = Vec::with_capacity(ids.len());
             for eid in ids {
                 if let Some(p) = g.pel.get_mut(&eid) {
@@ -811,7 +820,7 @@ fn read_group_stream(
         }
     };
     s.groups.insert(Bytes::copy_from_slice(group), g);
-    reply
+    Some((reply, created))
 }
 
 /// Makes `consumer` own pending entry `id` with the given delivery time and count.
@@ -858,8 +867,15 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let mut out = Vec::new();
     for (key, id) in &wanted {
         let Some(s) = ctx.stream_write(key)? else { continue };
-        if let Some(f) = read_group_stream(s, &group, &consumer, *id, r.count, r.noack, now) {
+        let served = read_group_stream(s, &group, &consumer, *id, r.count, r.noack, now);
+        let Some((reply, created)) = served else { continue };
+        if let Some(f) = reply {
             out.push((Frame::Bulk(key.clone()), f));
+        }
+        if created {
+            // A new consumer is a change of its own (it is saved and replicated).
+            ctx.srv.ks.mark_dirty(1);
+            ctx.notify(class::STREAM, "xgroup-createconsumer", key);
         }
     }
     if !out.is_empty() {
@@ -1011,9 +1027,10 @@ fn claim_int(args: &mut Args, what: &str) -> Result<i64, CmdError> {
         .ok_or_else(|| CmdError::dynamic(format!("ERR Invalid {what} argument for XCLAIM")))
 }
 
-/// Checks that `key` holds a stream with `group`, for XCLAIM/XAUTOCLAIM.
+/// Checks that `key` holds a stream with `group`, for XCLAIM/XAUTOCLAIM (a read lookup, as
+/// in Redis: a missing key announces `keymiss`).
 fn require_group(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<(), CmdError> {
-    match ctx.stream_write(key)? {
+    match ctx.stream_read(key)? {
         Some(s) if s.groups.contains_key(group) => Ok(()),
         _ => Err(nogroup_key(key, group)),
     }
@@ -1071,11 +1088,11 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     let s = ctx.stream_write(&key)?.ok_or(CmdError::NoSuchKey)?;
     let Some(mut g) = s.groups.remove(&group) else { return Err(nogroup_key(&key, &group)) };
+    let created = touch_consumer(&mut g, &consumer, now);
     if last_id > g.last_id {
         g.last_id = last_id;
     }
     let mut out = Vec::new();
-    let mut consumer_seen = false;
     for id in ids {
         let fields = s.get(id);
         if fields.is_none() {
@@ -1094,10 +1111,6 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         if owner.is_some() && min_idle > 0 && now.saturating_sub(old_time) < min_idle {
             continue;
         }
-        if !consumer_seen {
-            touch_consumer(&mut g, &consumer, now);
-            consumer_seen = true;
-        }
         let count = match retry {
             Some(r) if r >= 0 => r as u64,
             _ if justid => old_count,
@@ -1111,6 +1124,9 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     s.groups.insert(group, g);
     ctx.srv.ks.mark_dirty(1);
+    if created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", &key);
+    }
     Ok(Frame::Array(out))
 }
 
@@ -1142,6 +1158,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let now = ctx.now;
     let s = ctx.stream_write(&key)?.ok_or(CmdError::NoSuchKey)?;
     let Some(mut g) = s.groups.remove(&group) else { return Err(nogroup_key(&key, &group)) };
+    let created = touch_consumer(&mut g, &consumer, now);
     let mut attempts = count * FACTOR;
     let mut remaining = count;
     let mut claimed = Vec::new();
@@ -1170,9 +1187,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                     continue;
                 }
                 let n = if justid { p.delivery_count } else { p.delivery_count + 1 };
-                // The consumer is created by its first claim, not by a call that claims
-                // nothing.
-                touch_consumer(&mut g, &consumer, now).active_time = Some(now);
+                if let Some(c) = g.consumers.get_mut(&consumer) {
+                    c.active_time = Some(now);
+                }
                 claim_pending(&mut g, id, &consumer, now, n);
                 claimed.push(if justid { id_frame(id) } else { entry_frame(id, Some(fields)) });
                 remaining -= 1;
@@ -1182,6 +1199,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let next = cursor.and_then(|c| g.pel.range(c..).next().map(|(k, _)| *k)).unwrap_or_default();
     s.groups.insert(group, g);
     ctx.srv.ks.mark_dirty(1);
+    if created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", &key);
+    }
     Ok(Frame::Array(vec![id_frame(next), Frame::Array(claimed), Frame::Array(deleted)]))
 }
 

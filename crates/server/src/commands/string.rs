@@ -5,7 +5,8 @@
 //! validation, then key lookups and type checks), because the first failing check decides
 //! which error a client sees.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::introspection::set_keys;
+use super::spec::{acl, flags::*, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
 use crate::error::CmdError;
@@ -29,7 +30,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         "O(1)",
     )
-        .key_flags(&["RW", "access", "update", "variable_flags"]),
+    .key_specs(&[KeySpec::at(1, &["RW", "access", "update", "variable_flags"]).notes("RW and ACCESS due to the optional `GET` argument")])
+    .getkeys(set_keys),
     CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, acl::STRING, KeyPos::ONE, setnx).doc(
         "string",
         "1.0.0",
@@ -71,7 +73,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the string value of a key after setting its expiration time.",
         "O(1)",
     )
-        .key_flags(&["RW", "access", "update"]),
+    .key_specs(&[KeySpec::at(1, &["RW", "access", "update"]).notes("RW and UPDATE because it changes the TTL")]),
     CommandSpec::new("mget", -2, READONLY | FAST, acl::STRING, KeyPos::ALL, mget)
         .doc(
             "string",

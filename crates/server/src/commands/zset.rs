@@ -7,7 +7,8 @@
 //! handlers only slice by rank. Handlers check things in Redis's order (options, then the
 //! range arguments, then the key), because the first failing check decides the error.
 
-use super::spec::{acl, flags::*, CommandSpec, KeyPos};
+use super::introspection::keynum_keys;
+use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::blocking;
 use crate::config::P;
@@ -37,19 +38,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         "1.2.0",
         "Increments the score of a member in a sorted set.",
         LOGN,
-    ),
+    )
+    .key_flags(&["RW", "access", "update"]),
     CommandSpec::new("zrem", -3, WRITE | FAST, SS, KeyPos::ONE, zrem).doc(
         G,
         "1.2.0",
         "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
         "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("zcard", 2, READONLY | FAST, SS, KeyPos::ONE, zcard).doc(
         G,
         "1.2.0",
         "Returns the number of members in a sorted set.",
         "O(1)",
-    ),
+    )
+    .key_flags(&["RO"]),
     CommandSpec::new("zscore", 3, READONLY | FAST, SS, KeyPos::ONE, zscore).doc(
         G,
         "1.2.0",
@@ -98,7 +102,8 @@ pub const COMMANDS: &[CommandSpec] = &[
             "6.2.0",
             "Stores a range of members from sorted set in a key.",
             "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
-        ),
+        )
+        .key_specs(&[KeySpec::at(1, &["OW", "update"]), KeySpec::at(2, &["RO", "access"])]),
     CommandSpec::new("zrangebyscore", -4, READONLY, SS, KeyPos::ONE, zrangebyscore).doc(
         G,
         "1.0.5",
@@ -134,57 +139,68 @@ pub const COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
         "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("zremrangebyscore", 4, WRITE, SS, KeyPos::ONE, zremrangebyscore).doc(
         G,
         "1.2.0",
         "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
         "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("zremrangebylex", 4, WRITE, SS, KeyPos::ONE, zremrangebylex).doc(
         G,
         "2.8.9",
         "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
         "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-    ),
+    )
+    .key_flags(&["RW", "delete"]),
     CommandSpec::new("zpopmin", -2, WRITE | FAST, SS, KeyPos::ONE, zpopmin).doc(
         G,
         "5.0.0",
         "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
         "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-    ),
+    )
+    .key_flags(&["RW", "access", "delete"]),
     CommandSpec::new("zpopmax", -2, WRITE | FAST, SS, KeyPos::ONE, zpopmax).doc(
         G,
         "5.0.0",
         "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
         "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-    ),
-    CommandSpec::new("zmpop", -4, WRITE | MOVABLEKEYS, SS, KeyPos::NONE, zmpop).doc(
+    )
+    .key_flags(&["RW", "access", "delete"]),
+    CommandSpec::new("zmpop", -4, WRITE, SS, KeyPos::NONE, zmpop).doc(
         G,
         "7.0.0",
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
         "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-    ),
-    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, SS, KeyPos::new(1, -2, 1), bzpopmin)
+    )
+    .key_specs(keyspecs::POP_KEYNUM)
+    .getkeys(keynum_keys),
+    CommandSpec::new("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, SS, KeyPos::new(1, -2, 1), bzpopmin)
         .doc(
             G,
             "5.0.0",
             "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
             "O(log(N)) with N being the number of elements in the sorted set.",
-        ),
-    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING, SS, KeyPos::new(1, -2, 1), bzpopmax)
+        )
+        .key_flags(&["RW", "access", "delete"]),
+    CommandSpec::new("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, SS, KeyPos::new(1, -2, 1), bzpopmax)
         .doc(
             G,
             "5.0.0",
             "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
             "O(log(N)) with N being the number of elements in the sorted set.",
-        ),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING | MOVABLEKEYS, SS, KeyPos::NONE, bzmpop).doc(
+        )
+        .key_flags(&["RW", "access", "delete"]),
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, SS, KeyPos::NONE, bzmpop).doc(
         G,
         "7.0.0",
         "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-    ),
+    )
+    .key_specs(keyspecs::BLOCKING_POP_KEYNUM)
+    .getkeys(keynum_keys),
     CommandSpec::new("zrandmember", -2, READONLY, SS, KeyPos::ONE, zrandmember)
         .doc(
             G,
@@ -193,51 +209,65 @@ pub const COMMANDS: &[CommandSpec] = &[
             "O(N) where N is the number of members returned",
         )
         .tips(&["nondeterministic_output"]),
-    CommandSpec::new("zunion", -3, READONLY | MOVABLEKEYS, SS, KeyPos::NONE, zunion).doc(
+    CommandSpec::new("zunion", -3, READONLY, SS, KeyPos::NONE, zunion).doc(
         G,
         "6.2.0",
         "Returns the union of multiple sorted sets.",
         "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-    ),
-    CommandSpec::new("zinter", -3, READONLY | MOVABLEKEYS, SS, KeyPos::NONE, zinter).doc(
+    )
+    .key_specs(keyspecs::READ_KEYNUM)
+    .getkeys(keynum_keys),
+    CommandSpec::new("zinter", -3, READONLY, SS, KeyPos::NONE, zinter).doc(
         G,
         "6.2.0",
         "Returns the intersect of multiple sorted sets.",
         "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-    ),
-    CommandSpec::new("zdiff", -3, READONLY | MOVABLEKEYS, SS, KeyPos::NONE, zdiff).doc(
+    )
+    .key_specs(keyspecs::READ_KEYNUM)
+    .getkeys(keynum_keys),
+    CommandSpec::new("zdiff", -3, READONLY, SS, KeyPos::NONE, zdiff).doc(
         G,
         "6.2.0",
         "Returns the difference between multiple sorted sets.",
         "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-    ),
-    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, SS, KeyPos::ONE, zunionstore)
+    )
+    .key_specs(keyspecs::READ_KEYNUM)
+    .getkeys(keynum_keys),
+    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, SS, KeyPos::ONE, zunionstore)
         .doc(
             G,
             "2.0.0",
             "Stores the union of multiple sorted sets in a key.",
             "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-        ),
-    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, SS, KeyPos::ONE, zinterstore)
+        )
+        .key_specs(keyspecs::STORE_FROM_KEYNUM)
+        .getkeys(keynum_keys),
+    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, SS, KeyPos::ONE, zinterstore)
         .doc(
             G,
             "2.0.0",
             "Stores the intersect of multiple sorted sets in a key.",
             "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-        ),
-    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, SS, KeyPos::ONE, zdiffstore)
+        )
+        .key_specs(keyspecs::STORE_FROM_KEYNUM)
+        .getkeys(keynum_keys),
+    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, SS, KeyPos::ONE, zdiffstore)
         .doc(
             G,
             "6.2.0",
             "Stores the difference of multiple sorted sets in a key.",
             "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-        ),
-    CommandSpec::new("zintercard", -3, READONLY | MOVABLEKEYS, SS, KeyPos::NONE, zintercard).doc(
+        )
+        .key_specs(keyspecs::STORE_FROM_KEYNUM)
+        .getkeys(keynum_keys),
+    CommandSpec::new("zintercard", -3, READONLY, SS, KeyPos::NONE, zintercard).doc(
         G,
         "7.0.0",
         "Returns the number of members of the intersect of multiple sorted sets.",
         "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
-    ),
+    )
+    .key_specs(keyspecs::READ_KEYNUM)
+    .getkeys(keynum_keys),
     CommandSpec::new("zscan", -3, READONLY, SS, KeyPos::ONE, zscan)
         .doc(
             G,
@@ -254,7 +284,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// Typed lookups; missing keys are `Ok(None)`, other types `WRONGTYPE`.
 impl Ctx<'_> {
-    fn zset_read(&mut self, key: &[u8]) -> Result<Option<&mut ZSetValue>, CmdError> {
+    pub(crate) fn zset_read(&mut self, key: &[u8]) -> Result<Option<&mut ZSetValue>, CmdError> {
         match self.lookup_read(key) {
             None => Ok(None),
             Some(Entry { value: Value::ZSet(z), .. }) => Ok(Some(z)),
@@ -636,7 +666,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &mut Args, incr_only: bool) -> Result<F
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`: adds members or
 /// updates their scores.
-fn zadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     zadd_generic(ctx, args, false)
 }
 
@@ -873,7 +903,7 @@ fn store_pairs(
 /// set, announcing `event` (the storing command's name); an empty result deletes `dst`
 /// instead, announced as `del` when there was something to delete. Replies with the
 /// stored size.
-fn store_result(
+pub(crate) fn store_result(
     ctx: &mut Ctx<'_>,
     dst: &[u8],
     pairs: Vec<(Bytes, f64)>,

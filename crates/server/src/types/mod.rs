@@ -4,6 +4,7 @@
 //! layer turns them into replies.
 
 pub mod dict;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;

@@ -64,7 +64,7 @@ pub fn add_long_double(current: &[u8], incr: &[u8]) -> Result<Vec<u8>, AddError>
 }
 
 /// Trims a `%.17Lf` rendering the way Redis's `ld2string` does in its human mode.
-fn trim_fixed(text: &mut Vec<u8>) {
+pub(crate) fn trim_fixed(text: &mut Vec<u8>) {
     if text.contains(&b'.') {
         while text.last() == Some(&b'0') {
             text.pop();

@@ -54,56 +54,98 @@ fn command() -> impl Strategy<Value = Vec<String>> {
         Just(vec!["DBSIZE".to_string()]).boxed(),
         Just(vec!["KEYS".to_string(), "*".to_string()]).boxed(),
         // Lists.
-        (key.clone(), val.clone(), val.clone()).prop_map(|(k, a, b)| vec!["LPUSH".into(), k, a, b]).boxed(),
+        (key.clone(), val.clone(), val.clone())
+            .prop_map(|(k, a, b)| vec!["LPUSH".into(), k, a, b])
+            .boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["RPUSH".into(), k, v]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["LPUSHX".into(), k, v]).boxed(),
         key.clone().prop_map(|k| vec!["LPOP".into(), k]).boxed(),
         (key.clone(), int.clone()).prop_map(|(k, n)| vec!["RPOP".into(), k, n]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["LRANGE".into(), k, a, b]).boxed(),
-        (key.clone(), int.clone(), val.clone()).prop_map(|(k, i, v)| vec!["LSET".into(), k, i, v]).boxed(),
-        (key.clone(), int.clone(), val.clone()).prop_map(|(k, n, v)| vec!["LREM".into(), k, n, v]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["LTRIM".into(), k, a, b]).boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["LRANGE".into(), k, a, b])
+            .boxed(),
+        (key.clone(), int.clone(), val.clone())
+            .prop_map(|(k, i, v)| vec!["LSET".into(), k, i, v])
+            .boxed(),
+        (key.clone(), int.clone(), val.clone())
+            .prop_map(|(k, n, v)| vec!["LREM".into(), k, n, v])
+            .boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["LTRIM".into(), k, a, b])
+            .boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["RPOPLPUSH".into(), a, b]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["LPOS".into(), k, v]).boxed(),
         key.clone().prop_map(|k| vec!["LLEN".into(), k]).boxed(),
         // Hashes (small: listpack order is part of the reply).
-        (key.clone(), val.clone(), val.clone()).prop_map(|(k, f, v)| vec!["HSET".into(), k, f, v]).boxed(),
+        (key.clone(), val.clone(), val.clone())
+            .prop_map(|(k, f, v)| vec!["HSET".into(), k, f, v])
+            .boxed(),
         (key.clone(), val.clone()).prop_map(|(k, f)| vec!["HGET".into(), k, f]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, f)| vec!["HDEL".into(), k, f]).boxed(),
         key.clone().prop_map(|k| vec!["HGETALL".into(), k]).boxed(),
-        (key.clone(), val.clone(), int.clone()).prop_map(|(k, f, n)| vec!["HINCRBY".into(), k, f, n]).boxed(),
-        (key.clone(), val.clone(), val.clone()).prop_map(|(k, f, v)| vec!["HSETNX".into(), k, f, v]).boxed(),
+        (key.clone(), val.clone(), int.clone())
+            .prop_map(|(k, f, n)| vec!["HINCRBY".into(), k, f, n])
+            .boxed(),
+        (key.clone(), val.clone(), val.clone())
+            .prop_map(|(k, f, v)| vec!["HSETNX".into(), k, f, v])
+            .boxed(),
         key.clone().prop_map(|k| vec!["HLEN".into(), k]).boxed(),
         // Sets.
-        (key.clone(), val.clone(), val.clone()).prop_map(|(k, a, b)| vec!["SADD".into(), k, a, b]).boxed(),
+        (key.clone(), val.clone(), val.clone())
+            .prop_map(|(k, a, b)| vec!["SADD".into(), k, a, b])
+            .boxed(),
         (key.clone(), val.clone()).prop_map(|(k, m)| vec!["SREM".into(), k, m]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, m)| vec!["SISMEMBER".into(), k, m]).boxed(),
         key.clone().prop_map(|k| vec!["SMEMBERS".into(), k]).boxed(),
         key.clone().prop_map(|k| vec!["SCARD".into(), k]).boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["SINTER".into(), a, b]).boxed(),
         (key.clone(), key.clone()).prop_map(|(a, b)| vec!["SUNION".into(), a, b]).boxed(),
-        (key.clone(), key.clone(), key.clone()).prop_map(|(d, a, b)| vec!["SDIFFSTORE".into(), d, a, b]).boxed(),
-        (key.clone(), key.clone(), val.clone()).prop_map(|(a, b, m)| vec!["SMOVE".into(), a, b, m]).boxed(),
+        (key.clone(), key.clone(), key.clone())
+            .prop_map(|(d, a, b)| vec!["SDIFFSTORE".into(), d, a, b])
+            .boxed(),
+        (key.clone(), key.clone(), val.clone())
+            .prop_map(|(a, b, m)| vec!["SMOVE".into(), a, b, m])
+            .boxed(),
         // Sorted sets.
-        (key.clone(), int.clone(), val.clone()).prop_map(|(k, s, m)| vec!["ZADD".into(), k, s, m]).boxed(),
-        (key.clone(), val.clone(), val.clone()).prop_map(|(k, s, m)| vec!["ZADD".into(), k, "XX".into(), "CH".into(), s, m]).boxed(),
-        (key.clone(), int.clone(), val.clone()).prop_map(|(k, s, m)| vec!["ZINCRBY".into(), k, s, m]).boxed(),
+        (key.clone(), int.clone(), val.clone())
+            .prop_map(|(k, s, m)| vec!["ZADD".into(), k, s, m])
+            .boxed(),
+        (key.clone(), val.clone(), val.clone())
+            .prop_map(|(k, s, m)| vec!["ZADD".into(), k, "XX".into(), "CH".into(), s, m])
+            .boxed(),
+        (key.clone(), int.clone(), val.clone())
+            .prop_map(|(k, s, m)| vec!["ZINCRBY".into(), k, s, m])
+            .boxed(),
         (key.clone(), val.clone()).prop_map(|(k, m)| vec!["ZREM".into(), k, m]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, m)| vec!["ZSCORE".into(), k, m]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, m)| vec!["ZRANK".into(), k, m]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["ZRANGE".into(), k, a, b, "WITHSCORES".into()]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["ZRANGEBYSCORE".into(), k, a, b]).boxed(),
-        (key.clone(), int.clone(), int.clone()).prop_map(|(k, a, b)| vec!["ZCOUNT".into(), k, a, b]).boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["ZRANGE".into(), k, a, b, "WITHSCORES".into()])
+            .boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["ZRANGEBYSCORE".into(), k, a, b])
+            .boxed(),
+        (key.clone(), int.clone(), int.clone())
+            .prop_map(|(k, a, b)| vec!["ZCOUNT".into(), k, a, b])
+            .boxed(),
         key.clone().prop_map(|k| vec!["ZPOPMIN".into(), k]).boxed(),
         key.clone().prop_map(|k| vec!["ZCARD".into(), k]).boxed(),
-        (key.clone(), key.clone(), key.clone()).prop_map(|(d, a, b)| vec!["ZUNIONSTORE".into(), d, "2".into(), a, b]).boxed(),
+        (key.clone(), key.clone(), key.clone())
+            .prop_map(|(d, a, b)| vec!["ZUNIONSTORE".into(), d, "2".into(), a, b])
+            .boxed(),
         // Streams (explicit IDs keep replies deterministic).
-        (key.clone(), 1u32..20).prop_map(|(k, id)| vec!["XADD".into(), k, format!("{id}-0"), "f".into(), "v".into()]).boxed(),
+        (key.clone(), 1u32..20)
+            .prop_map(|(k, id)| vec!["XADD".into(), k, format!("{id}-0"), "f".into(), "v".into()])
+            .boxed(),
         key.clone().prop_map(|k| vec!["XRANGE".into(), k, "-".into(), "+".into()]).boxed(),
         key.clone().prop_map(|k| vec!["XLEN".into(), k]).boxed(),
-        (key.clone(), 1u32..20).prop_map(|(k, id)| vec!["XDEL".into(), k, format!("{id}-0")]).boxed(),
+        (key.clone(), 1u32..20)
+            .prop_map(|(k, id)| vec!["XDEL".into(), k, format!("{id}-0")])
+            .boxed(),
         // Bitmaps and HyperLogLog.
-        (key.clone(), 0u32..40, 0u32..2).prop_map(|(k, o, b)| vec!["SETBIT".into(), k, o.to_string(), b.to_string()]).boxed(),
+        (key.clone(), 0u32..40, 0u32..2)
+            .prop_map(|(k, o, b)| vec!["SETBIT".into(), k, o.to_string(), b.to_string()])
+            .boxed(),
         key.clone().prop_map(|k| vec!["BITCOUNT".into(), k]).boxed(),
         (key.clone(), val.clone()).prop_map(|(k, v)| vec!["PFADD".into(), k, v]).boxed(),
         key.clone().prop_map(|k| vec!["PFCOUNT".into(), k]).boxed(),

@@ -7,6 +7,7 @@
 //! === name of a case            (a case: fresh connections, both servers FLUSHALL first)
 //! SET k "hello world"           (a command, quoted like redis-cli / inline commands)
 //! !sort SMEMBERS s              (compare after sorting the reply's array elements)
+//! !sort-deep COMMAND INFO client (compare after sorting every array, at every depth)
 //! !ignore DEBUG SLEEP 0         (run on both, compare nothing)
 //! !shape TTL k                  (compare with every integer replaced by #)
 //! !sleep 1100                   (pause the script, milliseconds)
@@ -82,6 +83,33 @@ fn sort_reply(raw: &[u8]) -> Vec<u8> {
             enc.sort();
             enc.concat()
         }
+        _ => raw.to_vec(),
+    }
+}
+
+/// Sorts the elements of every array and set of a reply, at every depth: for replies that
+/// hold hash-ordered collections inside ordered ones (a container's subcommands in
+/// `COMMAND INFO`).
+fn sort_deep(raw: &[u8]) -> Vec<u8> {
+    fn encoded(f: &resp::Frame) -> Vec<u8> {
+        let mut o = Vec::new();
+        resp::encode(f, resp::Proto::Resp3, &mut o);
+        o
+    }
+    fn canon(f: resp::Frame) -> resp::Frame {
+        let sorted = |v: Vec<resp::Frame>| {
+            let mut v: Vec<resp::Frame> = v.into_iter().map(canon).collect();
+            v.sort_by_cached_key(encoded);
+            v
+        };
+        match f {
+            resp::Frame::Array(v) => resp::Frame::Array(sorted(v)),
+            resp::Frame::Set(v) => resp::Frame::Set(sorted(v)),
+            other => other,
+        }
+    }
+    match resp::reply::decode(raw) {
+        Ok(Some((frame, _))) => encoded(&canon(frame)),
         _ => raw.to_vec(),
     }
 }
@@ -185,6 +213,7 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
             };
             let (r, k) = match mode {
                 "sort" => (sort_reply(&r), sort_reply(&k)),
+                "sort-deep" => (sort_deep(&r), sort_deep(&k)),
                 "shape" => (mask_integers(&r), mask_integers(&k)),
                 "ignore" => (Vec::new(), Vec::new()),
                 _ => (r, k),

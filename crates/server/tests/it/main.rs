@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod connection;
 mod expire;
+mod geo_notify;
 mod list_blocking;
 mod notifications;
 mod protocol;
