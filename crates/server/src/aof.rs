@@ -19,21 +19,32 @@ pub struct Propagation {
     last_db: Option<usize>,
     /// Commands fed since start (for tests and INFO later).
     pub fed: u64,
+    /// True with `appendonly yes`: commands are encoded for the log.
+    pub enabled: bool,
     /// Set by a handler whose effect must be logged as other commands (SET EX as SET PXAT,
     /// EXPIRE as PEXPIREAT, INCRBYFLOAT as SET, ...); taken by dispatch.
     pub(crate) rewrite: Option<Vec<Vec<Bytes>>>,
 }
 
 impl Propagation {
+    /// A propagation stage that encodes commands only when `enabled` (`appendonly yes`).
+    pub fn new(enabled: bool) -> Propagation {
+        Propagation { enabled, ..Propagation::default() }
+    }
+
     /// Appends a write command in RESP form, preceded by `SELECT` when the database changes.
+    /// Nothing is encoded while no log is enabled (`appendonly no`): the count still moves.
     pub fn feed(&mut self, db: usize, argv: &[Bytes]) {
+        self.fed += 1;
+        if !self.enabled {
+            return;
+        }
         if self.last_db != Some(db) {
             let n = itoa::Buffer::new().format(db).to_string();
             encode_command(&mut self.buf, &[Bytes::from_static(b"SELECT"), Bytes::from(n)]);
             self.last_db = Some(db);
         }
         encode_command(&mut self.buf, argv);
-        self.fed += 1;
     }
 
     /// Runs before replies of this loop iteration are written: hands the buffered commands

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use resp::Frame;
 use slab::Slab;
 use std::borrow::Cow;
-use std::time::Instant;
 
 /// A resolved command: the table row that runs, and its container if it is a subcommand.
 #[derive(Clone, Copy, Debug)]
@@ -145,7 +144,7 @@ pub fn execute(
     clients[cid].last_cmd = Some(resolved);
     let dirty_before = srv.ks.dirty;
     let db = clients[cid].db;
-    let started = Instant::now();
+    let started = crate::clock::Stamp::now();
     let mut args = Args::new(argv);
     if resolved.parent.is_some() {
         // A subcommand's handler reads its own arguments, after the subcommand name.
@@ -155,7 +154,7 @@ pub fn execute(
         let mut ctx = Ctx { srv, clients, cid, now, spec };
         (spec.handler)(&mut ctx, &mut args)
     };
-    let usec = started.elapsed().as_micros() as u64;
+    let usec = started.elapsed_us();
     srv.ks.settle(srv.ks.dirty != dirty_before);
     crate::notify::flush_queued(srv, Some(cid));
     if srv.ks.tracking_on {

@@ -155,6 +155,7 @@ impl EventLoop {
                     self.srv.log.warning(&format!("poll failed: {e}"));
                 }
             }
+            self.srv.update_cached_time();
             for ev in events.iter() {
                 let t = ev.token();
                 if t == SIGNAL_TOKEN {

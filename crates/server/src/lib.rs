@@ -14,6 +14,7 @@
 pub mod aof;
 pub mod args;
 pub mod blocking;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

@@ -348,6 +348,9 @@ fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize], argv: &[bytes::Bytes]) {
             let level = crate::log::Level::from_word(ctx.srv.config.word(P::Loglevel));
             ctx.srv.log.level = level;
         }
+        if i == P::Appendonly as usize {
+            ctx.srv.propagation.enabled = ctx.srv.config.bool(P::Appendonly);
+        }
         if i == P::NotifyKeyspaceEvents as usize {
             // Parsed from the value as given: the stored text is how CONFIG GET shows it,
             // which drops `n` when `A` is printed (as Redis does), yet `n` stays on.

@@ -197,6 +197,9 @@ impl Keyspace {
     /// was deleted.
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
         let d = &mut self.dbs[db];
+        if d.expires.is_empty() {
+            return false;
+        }
         match d.expires.get(key) {
             Some(&when) if when <= now => {
                 d.expires.remove(key);
@@ -226,19 +229,25 @@ impl Keyspace {
         touch: Touch,
     ) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
-        if !self.dbs[db].dict.contains_key(key) {
-            self.stats.misses += 1;
-            if self.record_keymiss && touch != Touch::Quiet {
-                self.queue_event(KsEvent::KeyMiss, db, key);
+        // Split the borrows so a hit costs one hash lookup: the entry borrows `dbs`, the
+        // counters and the event queue are other fields.
+        let Keyspace { dbs, stats, events, record_keymiss, .. } = self;
+        match dbs[db].dict.get_mut(key) {
+            Some(e) => {
+                stats.hits += 1;
+                if touch == Touch::Yes {
+                    e.lru = lru_clock(now);
+                }
+                Some(e)
             }
-            return None;
+            None => {
+                stats.misses += 1;
+                if *record_keymiss && touch != Touch::Quiet {
+                    events.push((KsEvent::KeyMiss, db, bytes::Bytes::copy_from_slice(key)));
+                }
+                None
+            }
         }
-        self.stats.hits += 1;
-        let e = self.dbs[db].dict.get_mut(key)?;
-        if touch == Touch::Yes {
-            e.lru = lru_clock(now);
-        }
-        Some(e)
     }
 
     /// A random key of `db` that is not expired (expired ones met on the way are deleted,
