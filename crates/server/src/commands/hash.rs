@@ -4,8 +4,9 @@
 //! The encoding rules (listpack up to `hash-max-listpack-entries` pairs of at most
 //! `hash-max-listpack-value` bytes, then hashtable for good) live in [`HashValue`]; this file
 //! reads arguments, applies Redis's checks in Redis's order, and builds the replies.
-//! The collection-SCAN argument parsing here ([`scan_args`]) is shared with SSCAN and ZSCAN.
+//! The SCAN-family argument parsing is shared with SCAN, SSCAN and ZSCAN (see `keys.rs`).
 
+use super::keys::{scan_cursor, scan_options, scan_reply, ScanOptions};
 use super::spec::{acl, flags::*, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::config::P;
@@ -406,44 +407,17 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::Array(out))
 }
 
-/// The options of HSCAN/SSCAN/ZSCAN after the cursor: `[MATCH pattern] [COUNT count]`, in
-/// any order, repeated ones overriding. Returns the count and the pattern (None for `*`,
-/// which matches everything). COUNT below 1 is a syntax error, as in Redis.
-pub(crate) fn scan_args(args: &mut Args) -> Result<(usize, Option<Bytes>), CmdError> {
-    let mut count = 10usize;
-    let mut pattern = None;
-    while args.remaining() > 0 {
-        if args.remaining() >= 2 && args.eat("count") {
-            let n = args.next_i64()?;
-            count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(CmdError::Syntax)?;
-        } else if args.remaining() >= 2 && args.eat("match") {
-            let p = args.next_bytes()?;
-            pattern = (&p[..] != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok((count, pattern))
-}
-
-/// The reply of a collection SCAN step: the next cursor and the items.
-pub(crate) fn scan_reply(next: u64, items: Vec<Frame>) -> Frame {
-    let mut buf = itoa::Buffer::new();
-    Frame::Array(vec![Frame::bulk(buf.format(next).as_bytes()), Frame::Array(items)])
-}
-
 /// `HSCAN key cursor [MATCH pattern] [COUNT count]`: one step of an iteration over the
 /// fields and values. A listpack hash comes whole in one step with cursor 0.
 fn hscan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     // As in Redis: the cursor is checked first, then the key, then the options (which a
     // missing key never gets to).
-    let cursor = super::keys::parse_cursor(args.next_ref()?)
-        .ok_or(CmdError::Static("ERR invalid cursor"))?;
+    let cursor = scan_cursor(args)?;
     let Some(h) = ctx.read_hash(&key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (count, pattern) = scan_args(args)?;
+    let ScanOptions { count, pattern, .. } = scan_options(args, false)?;
     let mut items = Vec::new();
     let next = h.scan(cursor, count, |k, v| {
         if pattern.as_ref().is_none_or(|p| glob::matches(p, k, false)) {

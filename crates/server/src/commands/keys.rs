@@ -270,33 +270,60 @@ pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
     Some(if neg { n.wrapping_neg() } else { n })
 }
 
-/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: one step of a full iteration.
-/// The cursor comes from the dict's reverse-binary scan, so a complete iteration returns
-/// every key present throughout, even if the table grows or shrinks in between.
-fn scan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let cursor = parse_cursor(args.next_ref()?).ok_or(CmdError::Static("ERR invalid cursor"))?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<Bytes> = None;
-    let mut type_name: Option<Bytes> = None;
+/// Reads a SCAN-family cursor (`ERR invalid cursor` if it is not one).
+pub(crate) fn scan_cursor(args: &mut Args) -> Result<u64, CmdError> {
+    parse_cursor(args.next_ref()?).ok_or(CmdError::Static("ERR invalid cursor"))
+}
+
+/// The options of SCAN, HSCAN, SSCAN and ZSCAN.
+pub(crate) struct ScanOptions {
+    /// `COUNT`: how much work one call does (default 10, at least 1).
+    pub count: usize,
+    /// `MATCH`: a glob; `*` is dropped since it matches everything.
+    pub pattern: Option<Bytes>,
+    /// `TYPE` (keyspace SCAN only).
+    pub type_name: Option<Bytes>,
+}
+
+/// Parses `[MATCH pattern] [COUNT count] [TYPE type]` in any order, the last of each
+/// winning, with Redis's errors: an option without its value or COUNT below 1 is a syntax
+/// error, and TYPE is one too where `allow_type` is false (the collection scans).
+pub(crate) fn scan_options(args: &mut Args, allow_type: bool) -> Result<ScanOptions, CmdError> {
+    let mut opts = ScanOptions { count: 10, pattern: None, type_name: None };
     while args.remaining() > 0 {
         if args.remaining() < 2 {
             return Err(CmdError::Syntax);
         }
         if args.eat("count") {
-            count = args.next_i64()?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
+            let n = args.next_i64()?;
+            opts.count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(CmdError::Syntax)?;
         } else if args.eat("match") {
             let p = args.next_bytes()?;
-            // `*` matches everything: skip matching altogether.
-            pattern = (&p[..] != b"*").then_some(p);
-        } else if args.eat("type") {
-            type_name = Some(args.next_bytes()?);
+            opts.pattern = (&p[..] != b"*").then_some(p);
+        } else if allow_type && args.eat("type") {
+            opts.type_name = Some(args.next_bytes()?);
         } else {
             return Err(CmdError::Syntax);
         }
     }
+    Ok(opts)
+}
+
+/// A SCAN-family reply: the next cursor as a bulk string, then the batch.
+pub(crate) fn scan_reply(cursor: u64, batch: Vec<Frame>) -> Frame {
+    Frame::Array(vec![
+        Frame::bulk(itoa::Buffer::new().format(cursor).as_bytes()),
+        Frame::Array(batch),
+    ])
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: one step of a full iteration.
+/// The cursor comes from the dict's reverse-binary scan, so a complete iteration returns
+/// every key present throughout, even if the table grows or shrinks in between.
+fn scan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let cursor = scan_cursor(args)?;
+    let ScanOptions { count, pattern, type_name } = scan_options(args, true)?;
+    let count = count as i64;
     let (dbi, now) = (ctx.db(), ctx.now);
     let dict = ctx.srv.ks.db(dbi).dict();
     let mut found: Vec<Box<[u8]>> = Vec::new();
@@ -331,8 +358,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             keys.push(Frame::bulk(&key));
         }
     }
-    let mut buf = itoa::Buffer::new();
-    Ok(Frame::Array(vec![Frame::bulk(buf.format(next).as_bytes()), Frame::Array(keys)]))
+    Ok(scan_reply(next, keys))
 }
 
 /// `RANDOMKEY`: a random key, or null when the database is empty.

@@ -7,7 +7,7 @@
 //! because an intset result lists its members sorted and a listpack in insertion order.
 
 use super::introspection::keynum_keys;
-use super::keys::parse_cursor;
+use super::keys::{scan_cursor, scan_options, scan_reply, ScanOptions};
 use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::config::P;
@@ -644,40 +644,16 @@ fn diff_into(result: &mut SetValue, sets: &[Option<&SetValue>], lim: &SetLimits)
     }
 }
 
-/// The options of a collection SCAN (SSCAN, HSCAN, ZSCAN): `COUNT n` (at least 1) and
-/// `MATCH pattern` in any order, the last of each winning; a pattern of `*` is dropped as
-/// it matches everything. TYPE belongs to the keyspace SCAN only and is a syntax error.
-pub(crate) fn parse_collection_scan_args(
-    args: &mut Args,
-) -> Result<(usize, Option<Bytes>), CmdError> {
-    let mut count = 10usize;
-    let mut pattern = None;
-    while args.remaining() > 0 {
-        if args.remaining() >= 2 && args.eat("count") {
-            count = usize::try_from(args.next_i64()?)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(CmdError::Syntax)?;
-        } else if args.remaining() >= 2 && args.eat("match") {
-            let p = args.next_bytes()?;
-            pattern = (&p[..] != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok((count, pattern))
-}
-
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of members.
 /// The cursor is checked first; a missing key answers an empty batch without looking at the
 /// options.
 fn sscan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let cursor = parse_cursor(args.next_ref()?).ok_or(CmdError::Static("ERR invalid cursor"))?;
+    let cursor = scan_cursor(args)?;
     let Some(set) = ctx.lookup_set_read(&key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (count, pattern) = parse_collection_scan_args(args)?;
+    let ScanOptions { count, pattern, .. } = scan_options(args, false)?;
     let mut batch = Vec::new();
     let next = set.scan(cursor, count, |m| {
         if pattern.as_ref().is_none_or(|p| glob::matches(p, m, false)) {
@@ -685,12 +661,4 @@ fn sscan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     });
     Ok(scan_reply(next, batch))
-}
-
-/// A SCAN-family reply: the cursor as a bulk string, then the batch.
-fn scan_reply(cursor: u64, batch: Vec<Frame>) -> Frame {
-    Frame::Array(vec![
-        Frame::bulk(itoa::Buffer::new().format(cursor).as_bytes()),
-        Frame::Array(batch),
-    ])
 }

@@ -8,6 +8,7 @@
 //! range arguments, then the key), because the first failing check decides the error.
 
 use super::introspection::keynum_keys;
+use super::keys::{scan_cursor, scan_options, scan_reply, ScanOptions};
 use super::spec::{acl, flags::*, keyspecs, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::blocking;
@@ -1515,28 +1516,10 @@ fn format_g17(d: f64) -> String {
 /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: iterates members and scores.
 fn zscan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let cursor = super::keys::parse_cursor(args.next_ref()?)
-        .ok_or(CmdError::Static("ERR invalid cursor"))?;
-    let empty = || Frame::Array(vec![Frame::bulk(b"0"), Frame::Array(Vec::new())]);
-    let Some(z) = ctx.zset_read(&key)? else { return Ok(empty()) };
-    let mut count: i64 = 10;
-    let mut pattern: Option<Bytes> = None;
-    while args.remaining() > 0 {
-        if args.remaining() < 2 {
-            return Err(CmdError::Syntax);
-        }
-        if args.eat("count") {
-            count = args.next_i64()?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if args.eat("match") {
-            let p = args.next_bytes()?;
-            pattern = (&p[..] != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let cursor = scan_cursor(args)?;
+    let Some(z) = ctx.zset_read(&key)? else { return Ok(scan_reply(0, Vec::new())) };
+    let ScanOptions { count, pattern, .. } = scan_options(args, false)?;
+    let count = count as i64;
     let skiplist = z.is_skiplist();
     let mut items = Vec::new();
     let mut sampled = 0i64;
@@ -1556,8 +1539,7 @@ fn zscan(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             break;
         }
     }
-    let mut buf = itoa::Buffer::new();
-    Ok(Frame::Array(vec![Frame::bulk(buf.format(next).as_bytes()), Frame::Array(items)]))
+    Ok(scan_reply(next, items))
 }
 
 #[cfg(test)]
