@@ -65,6 +65,10 @@ pub fn encode(frame: &Frame, proto: Proto, out: &mut Vec<u8>) {
                 Proto::Resp2 => bulk(out, text.as_bytes()),
             }
         }
+        Frame::DoubleText(text) => match proto {
+            Proto::Resp3 => line(out, b',', text),
+            Proto::Resp2 => bulk(out, text),
+        },
         Frame::Boolean(b) => match proto {
             Proto::Resp3 => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
             Proto::Resp2 => out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" }),

@@ -25,8 +25,12 @@ pub enum Frame {
     Map(Vec<(Frame, Frame)>),
     /// `~N`: an unordered collection (an array in RESP2).
     Set(Vec<Frame>),
-    /// `,1.5`: a double (a bulk string in RESP2).
+    /// `,1.5`: a double (a bulk string in RESP2), printed in the shortest form that reads
+    /// back the same.
     Double(f64),
+    /// A double whose text the command chose (Redis's 17-decimal "human" form for geo
+    /// coordinates): `,<text>` in RESP3, a bulk string of the same text in RESP2.
+    DoubleText(Bytes),
     /// `#t`/`#f` (`:1`/`:0` in RESP2).
     Boolean(bool),
     /// `=N txt:...`: text with a 3-letter format (a bulk string of the text in RESP2).

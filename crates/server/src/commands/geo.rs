@@ -14,7 +14,7 @@ use crate::types::geohash::{self, Extent, Shape};
 use crate::types::num;
 use crate::types::zset::ZSetValue;
 use bytes::Bytes;
-use resp::{Frame, Proto};
+use resp::Frame;
 
 const G: &str = "geo";
 const RADIUS_COST: &str = "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.";
@@ -166,20 +166,17 @@ fn member_position(z: &ZSetValue, member: &[u8]) -> Result<(f64, f64), CmdError>
 // Reply formatting.
 // ---------------------------------------------------------------------------------------
 
-/// A coordinate as Redis prints it: 17 decimals, trailing zeros trimmed. RESP3 clients get
-/// a double frame, which Keel prints in the shortest round-trip form (see divergences.txt).
-fn coord(v: f64, resp3: bool) -> Frame {
-    if resp3 {
-        return Frame::Double(v);
-    }
+/// A coordinate as Redis prints it: 17 decimals, trailing zeros trimmed; a double frame
+/// with that text for RESP3 clients, a bulk string for RESP2 ones.
+fn coord(v: f64) -> Frame {
     let mut text = format!("{v:.17}").into_bytes();
     num::trim_fixed(&mut text);
-    Frame::Bulk(Bytes::from(text))
+    Frame::DoubleText(Bytes::from(text))
 }
 
 /// A [longitude, latitude] pair reply.
-fn coords(lon: f64, lat: f64, resp3: bool) -> Frame {
-    Frame::Array(vec![coord(lon, resp3), coord(lat, resp3)])
+fn coords(lon: f64, lat: f64) -> Frame {
+    Frame::Array(vec![coord(lon), coord(lat)])
 }
 
 /// A distance with four decimals. Redis 7.2 scales by 10^4 and rounds half to even
@@ -194,10 +191,6 @@ fn distance_text(d: f64) -> Frame {
     let sign = if v < 0 { "-" } else { "" };
     let a = v.unsigned_abs();
     Frame::Bulk(Bytes::from(format!("{sign}{}.{:04}", a / 10_000, a % 10_000)))
-}
-
-fn is_resp3(ctx: &Ctx<'_>) -> bool {
-    ctx.client_ref().proto == Proto::Resp3
 }
 
 // ---------------------------------------------------------------------------------------
@@ -279,14 +272,13 @@ fn geohash_cmd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 fn geopos(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let members = args.rest().to_vec();
-    let resp3 = is_resp3(ctx);
     let z = ctx.zset_read(&key)?;
     let reply = members
         .iter()
         .map(|m| match z.as_ref().and_then(|z| z.score(m)) {
             Some(s) => {
                 let (lon, lat) = geohash::decode_score(s);
-                coords(lon, lat, resp3)
+                coords(lon, lat)
             }
             None => Frame::NullArray,
         })
@@ -466,7 +458,6 @@ fn collect_hits(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Hit> {
 /// The shared body of every search command.
 fn search_generic(ctx: &mut Ctx<'_>, args: &mut Args, search: Cmd) -> Result<Frame, CmdError> {
     let argv = args.argv().to_vec();
-    let resp3 = is_resp3(ctx);
     let mut q = Query {
         centre: None,
         area: None,
@@ -556,7 +547,7 @@ fn search_generic(ctx: &mut Ctx<'_>, args: &mut Args, search: Cmd) -> Result<Fra
                 item.push(Frame::Integer(geohash::score_integer(h.score)));
             }
             if q.with_coord {
-                item.push(coords(h.lon, h.lat, resp3));
+                item.push(coords(h.lon, h.lat));
             }
             Frame::Array(item)
         })
@@ -628,7 +619,10 @@ mod tests {
 
     #[test]
     fn coordinates_print_like_redis() {
-        assert_eq!(coord(13.361389338970184, false), Frame::bulk(b"13.36138933897018433"));
-        assert_eq!(coord(180.0, false), Frame::bulk(b"180"));
+        assert_eq!(
+            coord(13.361389338970184),
+            Frame::DoubleText(Bytes::from_static(b"13.36138933897018433"))
+        );
+        assert_eq!(coord(180.0), Frame::DoubleText(Bytes::from_static(b"180")));
     }
 }
