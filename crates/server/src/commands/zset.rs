@@ -373,6 +373,7 @@ fn strtod_whole(b: &[u8]) -> Option<f64> {
     }
     let v = match body {
         "inf" | "infinity" => f64::INFINITY,
+        _ if body.starts_with("0x") => crate::types::num::parse_hex_float(&body[2..])?,
         _ if body.starts_with(|c: char| c.is_ascii_digit() || c == '.') => body.parse().ok()?,
         _ => return None,
     };

@@ -32,6 +32,14 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
                 f64::INFINITY
             }
         }
+        _ if body.starts_with("0x") => {
+            let v = parse_hex_float(&body[2..])?;
+            if lower.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
         _ => {
             if body.starts_with("nan") || body.starts_with("inf") {
                 return None;
@@ -45,6 +53,38 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     // strtod reports ERANGE for overflow; Rust gives infinity for a finite spelling.
     if v.is_infinite() && !body.starts_with("inf") {
         return None;
+    }
+    Some(v)
+}
+
+/// The hexadecimal floats C's `strtod` reads (`0x10`, `0x1.8p3`, `0x.4p-1`), which Redis
+/// therefore accepts wherever it takes a double; `text` is what follows the `0x`.
+pub(crate) fn parse_hex_float(text: &str) -> Option<f64> {
+    let (mantissa, exponent) = match text.split_once('p') {
+        Some((m, e)) => (m, Some(e)),
+        None => (text, None),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let digit = |c: char| c.to_digit(16).map(f64::from);
+    let mut v = 0.0f64;
+    for c in int_part.chars() {
+        v = v * 16.0 + digit(c)?;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac_part.chars() {
+        v += digit(c)? * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exponent {
+        let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
     }
     Some(v)
 }
@@ -128,5 +168,11 @@ mod tests {
         assert_eq!(parse_f64(b"1e400"), None);
         assert_eq!(parse_f64(b""), None);
         assert_eq!(parse_f64(b".5"), Some(0.5));
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"0x1.8p3"), Some(12.0));
+        assert_eq!(parse_f64(b"-0X1P-2"), Some(-0.25));
+        assert_eq!(parse_f64(b"0x"), None);
+        assert_eq!(parse_f64(b"0x1p"), None);
+        assert_eq!(parse_f64(b"0xg"), None);
     }
 }
