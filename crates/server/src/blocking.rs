@@ -160,6 +160,11 @@ impl Blocking {
             .unwrap_or_default()
     }
 
+    /// Every (db, key) some client waits on.
+    pub fn all_keys(&self) -> Vec<(usize, Bytes)> {
+        self.waiting.keys().cloned().collect()
+    }
+
     /// The earliest deadline of any blocked client.
     pub fn next_deadline(&self) -> Option<u64> {
         self.deadlines.iter().next().map(|&(t, _)| t)

@@ -62,6 +62,8 @@ pub enum CmdError {
     TimeoutNotInteger,
     /// `UNBLOCKED client unblocked via CLIENT UNBLOCK`
     Unblocked,
+    /// `UNBLOCKED the stream key no longer exists` (XREADGROUP waiting on a deleted stream)
+    StreamKeyGone,
     /// `ERR value is out of range, must be positive`
     MustBePositive,
     /// `ERR Client names cannot contain spaces, newlines or special characters.`
@@ -132,6 +134,7 @@ impl CmdError {
             TimeoutOutOfRange => "ERR timeout is out of range".into(),
             TimeoutNotInteger => "ERR timeout is not an integer or out of range".into(),
             Unblocked => "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+            StreamKeyGone => "UNBLOCKED the stream key no longer exists".into(),
             MustBePositive => "ERR value is out of range, must be positive".into(),
             BadClientName => {
                 "ERR Client names cannot contain spaces, newlines or special characters.".into()

@@ -421,7 +421,10 @@ impl EventLoop {
     fn after_command(&mut self) {
         // Bounded: each round serves what the previous one made ready (BLMOVE chains).
         for _ in 0..1000 {
-            let ready = std::mem::take(&mut self.srv.ks.ready);
+            let mut ready = std::mem::take(&mut self.srv.ks.ready);
+            if std::mem::take(&mut self.srv.ks.all_ready) {
+                ready.extend(self.srv.blocking.all_keys());
+            }
             let unblocked = std::mem::take(&mut self.srv.blocking.unblocked);
             let outbox = std::mem::take(&mut self.srv.pubsub.outbox);
             if ready.is_empty() && unblocked.is_empty() && outbox.is_empty() {
@@ -453,9 +456,23 @@ impl EventLoop {
         else {
             return;
         };
-        let waits_for = dispatch::resolve(&argv).ok().and_then(|r| awaited_type(r.spec));
+        let spec = dispatch::resolve(&argv).ok().map(|r| r.spec);
+        let waits_for = spec.and_then(awaited_type);
+        // XREADGROUP depends on its group, which goes with the key: it is told when the key
+        // disappears and re-run when its type changes; other waiters keep waiting.
+        let group_reader = spec.is_some_and(|s| s.name == "xreadgroup");
         let holds = self.srv.ks.db(db).dict().get(key).map(|e| e.value.type_name());
-        if waits_for.is_some() && holds != waits_for {
+        if holds.is_none() && group_reader {
+            if let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) {
+                self.srv.blocking.unpark(cid, &state);
+                let err = crate::error::CmdError::StreamKeyGone;
+                self.srv.stats.count_error(&err.code());
+                self.reply(cid, &Frame::Error(bytes::Bytes::from(err.text())));
+                self.resume.push(cid);
+            }
+            return;
+        }
+        if waits_for.is_some() && holds != waits_for && !group_reader {
             return;
         }
         let Some(state) = self.clients.get_mut(cid).and_then(|c| c.blocked.take()) else { return };

@@ -128,6 +128,9 @@ pub struct Keyspace {
     pub track_ready: bool,
     /// Keys written while `track_ready` was set, in order, for blocked clients.
     pub ready: Vec<(usize, bytes::Bytes)>,
+    /// Set when whole databases were flushed or swapped while clients were blocked: every
+    /// blocked key must be looked at again.
+    pub all_ready: bool,
     /// WATCHed keys and the transactions they invalidate.
     pub watches: watch::Watches,
     /// When set (the `x` notification class is on), expired keys are queued in `events`
@@ -160,6 +163,7 @@ impl Keyspace {
             expire_next_db: 0,
             track_ready: false,
             ready: Vec::new(),
+            all_ready: false,
             watches: watch::Watches::default(),
             record_expired: false,
             record_new: false,
@@ -370,6 +374,8 @@ impl Keyspace {
         if d.dict.remove(key).is_some() {
             d.expires.remove(key);
             self.dirty += 1;
+            // Clients blocked in XREADGROUP must learn that their stream is gone.
+            self.signal_ready(db, key);
             true
         } else {
             false
@@ -384,6 +390,7 @@ impl Keyspace {
         let d = &mut self.dbs[db];
         let (_, entry) = d.dict.remove(key)?;
         let ttl = d.expires.remove(key).map(|(_, t)| t);
+        self.signal_ready(db, key);
         Some((entry, ttl))
     }
 
@@ -448,6 +455,7 @@ impl Keyspace {
     pub fn flush_db(&mut self, db: usize) -> usize {
         self.touch_watched_in(db, db);
         self.flushed |= self.tracking_on;
+        self.all_ready |= self.track_ready;
         let n = self.dbs[db].len();
         self.dbs[db] = Db::default();
         self.dirty += n as u64;
@@ -463,6 +471,7 @@ impl Keyspace {
     pub fn swap(&mut self, a: usize, b: usize) {
         self.touch_watched_in(a, b);
         self.touch_watched_in(b, a);
+        self.all_ready |= self.track_ready;
         self.dbs.swap(a, b);
         self.dirty += 1;
     }

@@ -91,6 +91,31 @@ fn xreadgroup_new_entries(port: u16) -> Vec<String> {
     t
 }
 
+/// A stream deleted (or flushed away) under clients blocked in XREADGROUP unblocks them with
+/// an error; plain XREAD and BLPOP waiters keep waiting.
+fn xreadgroup_stream_deleted(port: u16) -> Vec<String> {
+    let mut ctl = Conn::new(port);
+    let mut group = Conn::new(port);
+    let mut plain = Conn::new(port);
+    let mut t = vec![ctl.cmd_str("XGROUP CREATE s g $ MKSTREAM")];
+    send(&mut group, "XREADGROUP GROUP g alice BLOCK 0 STREAMS s >");
+    wait_blocked(&mut ctl, 1);
+    send(&mut plain, "XREAD BLOCK 0 STREAMS s $");
+    wait_blocked(&mut ctl, 2);
+    t.push(ctl.cmd_str("DEL s"));
+    t.push(reply(&mut group));
+    t.push(blocked_clients(&mut ctl).to_string());
+    t.push(ctl.cmd_str("XADD s 5-1 f v"));
+    t.push(reply(&mut plain));
+    t.push(ctl.cmd_str("XGROUP CREATE s g2 $"));
+    send(&mut group, "XREADGROUP GROUP g2 bob BLOCK 0 STREAMS s >");
+    wait_blocked(&mut ctl, 1);
+    t.push(ctl.cmd_str("FLUSHALL"));
+    t.push(reply(&mut group));
+    t.push(blocked_clients(&mut ctl).to_string());
+    t
+}
+
 /// XREADGROUP BLOCK with NOACK and COUNT, then a timeout when nothing new arrives.
 fn xreadgroup_noack_and_timeout(port: u16) -> Vec<String> {
     let mut ctl = Conn::new(port);
@@ -142,4 +167,9 @@ fn stream_xreadgroup_new_entries() {
 #[test]
 fn stream_xreadgroup_noack_and_timeout() {
     same_on_both(xreadgroup_noack_and_timeout);
+}
+
+#[test]
+fn xreadgroup_unblocked_when_its_stream_is_deleted() {
+    same_on_both(xreadgroup_stream_deleted);
 }
