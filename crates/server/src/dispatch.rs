@@ -220,8 +220,7 @@ fn after_tracking(
                 || (opts.optout && caching != Some(false))
                 || (!opts.optin && !opts.optout));
         if wanted && spec.has(flags::READONLY) {
-            let k = spec.keys;
-            for key in crate::tracking::command_keys(args.argv(), k.first, k.last, k.step) {
+            for key in commands::introspection::command_keys(spec, args.argv()) {
                 srv.tracking.remember(id, &key);
             }
         }

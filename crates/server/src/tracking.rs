@@ -86,16 +86,6 @@ impl Table {
     }
 }
 
-/// The keys of `argv` by the command table's key positions.
-pub fn command_keys(argv: &[Bytes], first: i32, last: i32, step: i32) -> Vec<Bytes> {
-    if first <= 0 || step <= 0 {
-        return Vec::new();
-    }
-    let argc = argv.len() as i32;
-    let last = if last < 0 { argc + last } else { last.min(argc - 1) };
-    (first..=last).step_by(step as usize).filter_map(|i| argv.get(i as usize).cloned()).collect()
-}
-
 /// Builds and queues the invalidation message(s) for the keys the last command changed
 /// (`None` = everything, after a flush). `writer` is the client whose command did it.
 pub fn invalidate(

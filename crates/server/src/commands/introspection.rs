@@ -369,6 +369,27 @@ fn keys_by_specs(spec: &CommandSpec, line: &[Bytes]) -> Result<Found, SpecsFaile
     Ok(found)
 }
 
+/// The keys of a command line (name first) with their flags: by the key specs, or by the
+/// command's own finder where the specs cannot tell.
+fn find_keys(spec: &CommandSpec, line: &[Bytes]) -> Found {
+    // Variable flags mean only the command's own finder knows the flags of this call.
+    let by_specs = match spec.specs().any(|ks| ks.has("variable_flags")) {
+        true => Err(SpecsFailed),
+        false => keys_by_specs(spec, line),
+    };
+    match (by_specs, spec.getkeys) {
+        (Ok(found), _) => found,
+        (Err(SpecsFailed), Some(own)) => own(spec, line),
+        (Err(SpecsFailed), None) => Vec::new(),
+    }
+}
+
+/// The keys `argv` names (the command name first), for client tracking: what COMMAND
+/// GETKEYS would answer, without its errors.
+pub fn command_keys(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
+    find_keys(spec, argv).into_iter().filter_map(|(i, _)| argv.get(i).cloned()).collect()
+}
+
 /// The keys of the command line after `COMMAND GETKEYS`, with their flags; the same checks
 /// and errors, in the same order, as Redis.
 fn keys_of(args: &Args) -> Result<Found, CmdError> {
@@ -387,16 +408,7 @@ fn keys_of(args: &Args) -> Result<Found, CmdError> {
     if (arity > 0 && argc != arity) || argc < -arity {
         return Err(CmdError::Static("ERR Invalid number of arguments specified for command"));
     }
-    // Variable flags mean only the command's own finder knows the flags of this call.
-    let by_specs = match spec.specs().any(|ks| ks.has("variable_flags")) {
-        true => Err(SpecsFailed),
-        false => keys_by_specs(spec, line),
-    };
-    let found = match (by_specs, spec.getkeys) {
-        (Ok(found), _) => found,
-        (Err(SpecsFailed), Some(own)) => own(spec, line),
-        (Err(SpecsFailed), None) => Vec::new(),
-    };
+    let found = find_keys(spec, line);
     if found.is_empty() && !spec.has(NO_MANDATORY_KEYS) {
         return Err(CmdError::Static("ERR Invalid arguments specified for command"));
     }
