@@ -155,7 +155,8 @@ impl EventLoop {
                     self.srv.log.warning(&format!("poll failed: {e}"));
                 }
             }
-            self.srv.update_cached_time();
+            let woke = Instant::now();
+            self.srv.update_cached_time(woke, woke >= next_cron);
             for ev in events.iter() {
                 let t = ev.token();
                 if t == SIGNAL_TOKEN {
@@ -176,7 +177,7 @@ impl EventLoop {
                 self.expire_blocked();
             }
             self.resume_unblocked();
-            if Instant::now() >= next_cron {
+            if woke >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
             }
@@ -550,6 +551,7 @@ impl EventLoop {
         let soft_expired = over_soft && now.saturating_sub(since) / 1000 >= secs;
         if (hard > 0 && pending > hard) || soft_expired {
             c.close_asap = true;
+            self.srv.close_pending = true;
             let msg = format!(
                 "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 c.id, c.addr
@@ -574,9 +576,11 @@ impl EventLoop {
         for cid in pending {
             self.write_client(cid);
         }
-        // Clients killed by CLIENT KILL or limits.
-        let doomed: Vec<usize> =
-            self.clients.iter().filter(|(_, c)| c.close_asap).map(|(k, _)| k).collect();
+        // Clients killed by CLIENT KILL, SHUTDOWN or output limits.
+        if !std::mem::take(&mut self.srv.close_pending) {
+            return;
+        }
+        let doomed: Vec<usize> = self.clients.iter().filter(|(_, c)| c.close_asap).map(|(k, _)| k).collect();
         for cid in doomed {
             self.close_client(cid);
         }

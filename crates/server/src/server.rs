@@ -78,6 +78,10 @@ pub struct Server {
     pub fixed_clock: Option<u64>,
     /// Unix ms read at the start of the current event-loop iteration (0 = not running).
     pub cached_ms: u64,
+    /// A monotonic reading and the wall time (Unix ms) at that instant.
+    clock_base: Option<(Instant, u64)>,
+    /// Set when some client was marked `close_asap`: before sleeping, the loop closes them.
+    pub close_pending: bool,
     /// The TCP port actually listened on.
     pub port: u16,
     /// Random source for RANDOMKEY, sampling and ids.
@@ -131,6 +135,8 @@ impl Server {
             pause: None,
             fixed_clock: None,
             cached_ms: 0,
+            clock_base: None,
+            close_pending: false,
             rng,
             cronloops: 0,
             executable: std::env::current_exe()
@@ -146,9 +152,16 @@ impl Server {
         self.fixed_clock.unwrap_or(if self.cached_ms != 0 { self.cached_ms } else { wall_ms() })
     }
 
-    /// Refreshes the cached time (the event loop calls this after every wake-up).
-    pub fn update_cached_time(&mut self) {
-        self.cached_ms = wall_ms();
+    /// Refreshes the cached time after a wake-up, from a monotonic reading the event loop
+    /// already took: the wall clock is read only when `resync` (once per cron tick), and in
+    /// between advanced by the monotonic clock, so each loop iteration costs one clock read.
+    pub fn update_cached_time(&mut self, now: Instant, resync: bool) {
+        if resync || self.clock_base.is_none() {
+            self.clock_base = Some((now, wall_ms()));
+        }
+        if let Some((base, base_ms)) = self.clock_base {
+            self.cached_ms = base_ms + now.saturating_duration_since(base).as_millis() as u64;
+        }
     }
 
     /// Allocates the next client id.

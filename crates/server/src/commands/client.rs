@@ -463,6 +463,7 @@ fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             c.close_after_reply = true;
         } else {
             c.close_asap = true;
+            ctx.srv.close_pending = true;
         }
         killed += 1;
     }

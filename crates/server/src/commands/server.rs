@@ -177,6 +177,7 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     ctx.srv.shutdown = Some(mode);
     ctx.srv.suppress_reply = true;
     ctx.client().close_asap = true;
+    ctx.srv.close_pending = true;
     Ok(Frame::ok())
 }
 
