@@ -254,7 +254,7 @@ params! {
     LazyfreeLazyUserFlush => "lazyfree-lazy-user-flush", Kind::Bool, "no", NOT_IN_EFFECT;
     LfuDecayTime => "lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1", NOT_IN_EFFECT;
     LfuLogFactor => "lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
-    ListCompressDepth => "list-compress-depth", Kind::Int { min: 0, max: I32 }, "0", NOT_IN_EFFECT;
+    ListCompressDepth => "list-compress-depth", Kind::Int { min: 0, max: I32 }, "0", 0;
     ListMaxListpackSize => "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: -I32 - 1, max: I32 }, "-2", 0;
     LoadingProcessEventsIntervalBytes => "loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152", HIDDEN | NOT_IN_EFFECT;
     LocaleCollate => "locale-collate", Kind::Str, "", NOT_IN_EFFECT;
@@ -715,6 +715,11 @@ impl Config {
             }
             // Redis keeps hz within [1, 500] whatever was asked for.
             (_, Val::Int(n)) if i == P::Hz as usize => Val::Int(n.clamp(1, 500)),
+            // Lists read the depth when created, so it lives where they can see it.
+            (_, Val::Int(n)) if i == P::ListCompressDepth as usize => {
+                crate::types::ListValue::set_compress_depth(n);
+                Val::Int(n)
+            }
             (_, v) => v,
         };
         self.values[i] = v;

@@ -580,7 +580,8 @@ impl EventLoop {
         if !std::mem::take(&mut self.srv.close_pending) {
             return;
         }
-        let doomed: Vec<usize> = self.clients.iter().filter(|(_, c)| c.close_asap).map(|(k, _)| k).collect();
+        let doomed: Vec<usize> =
+            self.clients.iter().filter(|(_, c)| c.close_asap).map(|(k, _)| k).collect();
         for cid in doomed {
             self.close_client(cid);
         }

@@ -1,17 +1,32 @@
 //! A list value (`TYPE` = `list`).
 //!
-//! The elements live in one `VecDeque<Bytes>`, so pushes and pops at both ends are O(1) and
-//! indexing is O(1). Redis stores small lists as one listpack and bigger ones as a quicklist
+//! Without compression the elements live in one `VecDeque<Bytes>`, so pushes and pops at
+//! both ends are O(1) and indexing is O(1). Redis stores small lists as one listpack and bigger ones as a quicklist
 //! (a chain of listpack nodes); `OBJECT ENCODING` reports which, and the choice depends on
 //! the exact byte size of those listpacks. So next to the elements this type keeps a model of
 //! Redis's layout: the listpack byte size, or the quicklist's node sizes and counts. The
 //! model decides conversions the way Redis 7.2 does (listpack -> quicklist when a write would
 //! exceed `list-max-listpack-size`; quicklist -> listpack when a shrinking list is back to a
 //! single node holding at most half the limit).
+//!
+//! `list-compress-depth N` is honoured for memory, as in Redis: once a quicklist has more
+//! than `2N` nodes, the elements of every node but the `N` at each end are moved out of the
+//! deques into one LZF-compressed blob per node. Pushes and pops only touch the end nodes,
+//! so they stay O(1) amortised; a node is packed or unpacked only when it crosses the
+//! depth boundary. Reads of interior elements decompress a node into a cache that lives
+//! until the next write.
 
 use crate::types::num;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// The server's `list-compress-depth`, read when a list is created (Redis also fixes a
+/// quicklist's depth at creation).
+static COMPRESS_DEPTH: AtomicUsize = AtomicUsize::new(0);
+/// Serialised nodes smaller than this are not worth compressing (Redis's threshold).
+const MIN_COMPRESS_BYTES: usize = 48;
 
 /// Bytes of an empty listpack: 4 for the total size, 2 for the count, 1 terminator.
 const LP_EMPTY: usize = 7;
@@ -77,6 +92,22 @@ pub fn entry_size(v: &[u8]) -> usize {
     body + backlen
 }
 
+/// Appends to `out` the elements of one segment (`len` elements from position `base`,
+/// produced by `seg` only when needed) that fall inside `want`.
+fn clip<'a>(
+    out: &mut Vec<&'a Bytes>,
+    want: &std::ops::Range<usize>,
+    base: usize,
+    len: usize,
+    seg: impl FnOnce() -> &'a [Bytes],
+) {
+    let lo = want.start.max(base);
+    let hi = want.end.min(base + len);
+    if lo < hi {
+        out.extend(seg().get(lo - base..hi - base).unwrap_or_default());
+    }
+}
+
 /// One quicklist node of the layout model.
 #[derive(Clone, Debug)]
 struct Node {
@@ -127,15 +158,120 @@ enum Layout {
     Quicklist(VecDeque<Node>),
 }
 
-/// A list.
+/// The elements of one interior quicklist node, serialised (each element as a 4-byte
+/// little-endian length then its bytes) and LZF-compressed when that shrinks them.
 #[derive(Clone, Debug)]
+struct Packed {
+    /// Number of elements.
+    count: usize,
+    /// Length of the serialised form (what decompression must produce).
+    raw_len: usize,
+    /// The serialised form, compressed if `compressed`.
+    data: Box<[u8]>,
+    /// Whether `data` is LZF output.
+    compressed: bool,
+    /// The elements, decompressed by a read through `&self`; dropped by the next write.
+    cache: OnceLock<Vec<Bytes>>,
+}
+
+impl Packed {
+    /// Packs `items` (one node's elements).
+    fn pack(items: impl Iterator<Item = Bytes>) -> Packed {
+        let mut raw = Vec::new();
+        let mut count = 0;
+        for v in items {
+            // Elements are bounded far below 4 GiB by proto-max-bulk-len.
+            raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&v);
+            count += 1;
+        }
+        let raw_len = raw.len();
+        let packed = if raw_len < MIN_COMPRESS_BYTES { None } else { lzf::compress(&raw).ok() };
+        match packed {
+            Some(c) if c.len() < raw_len => {
+                Packed { count, raw_len, data: c.into(), compressed: true, cache: OnceLock::new() }
+            }
+            _ => Packed {
+                count,
+                raw_len,
+                data: raw.into(),
+                compressed: false,
+                cache: OnceLock::new(),
+            },
+        }
+    }
+
+    /// The node's elements, decoded from `data`.
+    fn decode(&self) -> Vec<Bytes> {
+        let inflated;
+        let raw: &[u8] = if self.compressed {
+            // Our own LZF output always inflates; an empty result would only mean a bug.
+            inflated = lzf::decompress(&self.data, self.raw_len).unwrap_or_default();
+            &inflated
+        } else {
+            &self.data
+        };
+        let mut out = Vec::with_capacity(self.count);
+        let mut rest = raw;
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = (u32::from_le_bytes(*len) as usize).min(tail.len());
+            out.push(Bytes::copy_from_slice(&tail[..len]));
+            rest = &tail[len..];
+        }
+        out
+    }
+
+    /// The elements, decompressed once into the cache.
+    fn elements(&self, warm: &AtomicBool) -> &[Bytes] {
+        self.cache.get_or_init(|| {
+            warm.store(true, Ordering::Relaxed);
+            self.decode()
+        })
+    }
+
+    /// Heap bytes owned (the cache included while it lives).
+    fn heap_size(&self) -> usize {
+        self.data.len()
+            + self.cache.get().map_or(0, |c| {
+                c.iter().map(|b| b.len() + std::mem::size_of::<Bytes>()).sum::<usize>()
+            })
+    }
+}
+
+/// A list.
+#[derive(Debug)]
 pub struct ListValue {
-    /// The elements, head first.
+    /// The elements, head first; when nodes are packed, only those of the head nodes.
     items: VecDeque<Bytes>,
-    /// Sum of element lengths (for memory reports).
+    /// The packed interior nodes, head first (empty unless compression is in effect).
+    packed: VecDeque<Packed>,
+    /// Elements in `packed`.
+    packed_len: usize,
+    /// The elements of the tail nodes when nodes are packed (empty otherwise).
+    tail: VecDeque<Bytes>,
+    /// Sum of the lengths of the elements in `items` and `tail` (for memory reports).
     payload: usize,
     /// The encoding model.
     layout: Layout,
+    /// How many nodes at each end stay unpacked (0 = no compression).
+    depth: usize,
+    /// Set when a read filled some packed node's cache, so writes know to drop caches.
+    warm: AtomicBool,
+}
+
+impl Clone for ListValue {
+    fn clone(&self) -> Self {
+        ListValue {
+            items: self.items.clone(),
+            packed: self.packed.clone(),
+            packed_len: self.packed_len,
+            tail: self.tail.clone(),
+            payload: self.payload,
+            layout: self.layout.clone(),
+            depth: self.depth,
+            warm: AtomicBool::new(self.warm.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Default for ListValue {
@@ -145,19 +281,150 @@ impl Default for ListValue {
 }
 
 impl ListValue {
-    /// An empty list (a listpack until it grows).
+    /// An empty list (a listpack until it grows), compressed per the current
+    /// `list-compress-depth`.
     pub fn new() -> ListValue {
-        ListValue { items: VecDeque::new(), payload: 0, layout: Layout::Listpack(LP_EMPTY) }
+        ListValue::with_depth(COMPRESS_DEPTH.load(Ordering::Relaxed))
+    }
+
+    /// An empty list keeping `depth` nodes unpacked at each end.
+    fn with_depth(depth: usize) -> ListValue {
+        ListValue {
+            items: VecDeque::new(),
+            packed: VecDeque::new(),
+            packed_len: 0,
+            tail: VecDeque::new(),
+            payload: 0,
+            layout: Layout::Listpack(LP_EMPTY),
+            depth,
+            warm: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a new `list-compress-depth` for lists created from now on.
+    pub fn set_compress_depth(depth: i64) {
+        COMPRESS_DEPTH.store(usize::try_from(depth).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The model's nodes when the list is a quicklist with packed nodes in effect.
+    fn packing(&self) -> Option<&VecDeque<Node>> {
+        match &self.layout {
+            Layout::Quicklist(nodes) if self.depth > 0 && nodes.len() > 2 * self.depth => {
+                Some(nodes)
+            }
+            _ => None,
+        }
+    }
+
+    /// Element count of model node `i`.
+    fn node_count(&self, i: usize) -> usize {
+        match &self.layout {
+            Layout::Quicklist(nodes) => nodes.get(i).map_or(0, |n| n.count),
+            Layout::Listpack(_) => 0,
+        }
+    }
+
+    /// Drops the caches reads filled, so packed nodes cost their compressed size again.
+    fn cool(&mut self) {
+        if *self.warm.get_mut() {
+            for p in &mut self.packed {
+                p.cache.take();
+            }
+            *self.warm.get_mut() = false;
+        }
+    }
+
+    /// Moves every element back into `items` (before writes that work on the whole list).
+    fn unpack_all(&mut self) {
+        for p in std::mem::take(&mut self.packed) {
+            let elems = self.unpack(p);
+            self.items.extend(elems);
+        }
+        self.items.append(&mut self.tail);
+        *self.warm.get_mut() = false;
+    }
+
+    /// Packs `count` elements taken from `from` at its back (or front) into a node.
+    fn pack_from(&mut self, count: usize, back: bool) -> Packed {
+        let src = if back { &mut self.items } else { &mut self.tail };
+        let taken: Vec<Bytes> = if back {
+            src.drain(src.len().saturating_sub(count)..).collect()
+        } else {
+            src.drain(..count.min(src.len())).collect()
+        };
+        self.payload -= taken.iter().map(|b| b.len()).sum::<usize>();
+        self.packed_len += taken.len();
+        Packed::pack(taken.into_iter())
+    }
+
+    /// The elements of a node taken out of `packed`, accounted back as unpacked.
+    fn unpack(&mut self, p: Packed) -> Vec<Bytes> {
+        let count = p.count;
+        let elems = if p.cache.get().is_some() {
+            p.cache.into_inner().unwrap_or_default()
+        } else {
+            p.decode()
+        };
+        self.payload += elems.iter().map(|b| b.len()).sum::<usize>();
+        self.packed_len -= count;
+        elems
+    }
+
+    /// Restores the layout invariant after a write: with packing in effect, `items` holds
+    /// exactly the first `depth` nodes, `tail` the last `depth`, and `packed` the rest;
+    /// otherwise everything is in `items`. Only nodes crossing a boundary move.
+    fn rebalance(&mut self) {
+        self.cool();
+        let Some(nodes) = self.packing() else {
+            if !self.packed.is_empty() || !self.tail.is_empty() {
+                self.unpack_all();
+            }
+            return;
+        };
+        let n_nodes = nodes.len();
+        let d = self.depth;
+        // How many whole nodes `items` holds now (a flat list holds them all).
+        let mut h = 0;
+        let mut sum = 0;
+        while h < n_nodes && sum < self.items.len() {
+            sum += nodes[h].count;
+            h += 1;
+        }
+        let mut t = n_nodes.saturating_sub(self.packed.len() + h);
+        while h > d {
+            h -= 1;
+            let p = self.pack_from(self.node_count(h), true);
+            self.packed.push_front(p);
+        }
+        while t > d {
+            let p = self.pack_from(self.node_count(n_nodes - t), false);
+            self.packed.push_back(p);
+            t -= 1;
+        }
+        while h < d {
+            let Some(p) = self.packed.pop_front() else { break };
+            let elems = self.unpack(p);
+            self.items.extend(elems);
+            h += 1;
+        }
+        while t < d {
+            let Some(p) = self.packed.pop_back() else { break };
+            let elems = self.unpack(p);
+            for v in elems.into_iter().rev() {
+                self.tail.push_front(v);
+            }
+            t += 1;
+        }
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.packed_len + self.tail.len()
     }
 
     /// True when empty (an empty collection is never stored: the key is deleted).
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// The name `OBJECT ENCODING` replies with.
@@ -170,22 +437,50 @@ impl ListValue {
 
     /// Heap bytes owned, approximately.
     pub fn heap_size(&self) -> usize {
-        self.payload + self.items.capacity() * std::mem::size_of::<Bytes>()
+        self.payload
+            + (self.items.capacity() + self.tail.capacity()) * std::mem::size_of::<Bytes>()
+            + self.packed.capacity() * std::mem::size_of::<Packed>()
+            + self.packed.iter().map(Packed::heap_size).sum::<usize>()
     }
 
     /// Element `i` from the head.
     pub fn get(&self, i: usize) -> Option<&Bytes> {
-        self.items.get(i)
+        match self.items.get(i) {
+            Some(v) => Some(v),
+            None => self.refs(i..i + 1).pop(),
+        }
     }
 
     /// All elements, head first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
-        self.items.iter()
+        self.refs(0..self.len()).into_iter()
     }
 
     /// Elements `start..=end` (indexes already clamped by the caller), head first.
     pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Bytes> {
-        self.items.range(start..=end)
+        self.refs(start..end + 1).into_iter()
+    }
+
+    /// References to the elements at positions `want`, decompressing only the packed
+    /// nodes that overlap it.
+    fn refs(&self, want: std::ops::Range<usize>) -> Vec<&Bytes> {
+        let mut out = Vec::new();
+        let mut base = 0;
+        let (a, b) = self.items.as_slices();
+        for part in [a, b] {
+            clip(&mut out, &want, base, part.len(), || part);
+            base += part.len();
+        }
+        for p in &self.packed {
+            clip(&mut out, &want, base, p.count, || p.elements(&self.warm));
+            base += p.count;
+        }
+        let (a, b) = self.tail.as_slices();
+        for part in [a, b] {
+            clip(&mut out, &want, base, part.len(), || part);
+            base += part.len();
+        }
+        out
     }
 
     /// Before a write adds `values`: converts a listpack that would grow past the limits
@@ -246,14 +541,24 @@ impl ListValue {
         if front {
             self.items.push_front(b);
         } else {
-            self.items.push_back(b);
+            self.back_mut().push_back(b);
+        }
+        self.rebalance();
+    }
+
+    /// The deque holding the last element: `tail` while nodes are packed.
+    fn back_mut(&mut self) -> &mut VecDeque<Bytes> {
+        if self.tail.is_empty() {
+            &mut self.items
+        } else {
+            &mut self.tail
         }
     }
 
     /// Removes and returns the head or tail element. No encoding conversion happens here:
     /// callers call [`ListValue::shrink_check`] once after all their pops, as Redis does.
     pub fn pop(&mut self, front: bool) -> Option<Bytes> {
-        let v = if front { self.items.pop_front() } else { self.items.pop_back() }?;
+        let v = if front { self.items.pop_front() } else { self.back_mut().pop_back() }?;
         self.payload -= v.len();
         match &mut self.layout {
             Layout::Listpack(bytes) => *bytes -= entry_size(&v),
@@ -271,6 +576,7 @@ impl ListValue {
                 }
             }
         }
+        self.rebalance();
         Some(v)
     }
 
@@ -287,9 +593,10 @@ impl ListValue {
 
     /// Replaces element `i` with `v` (LSET). Returns false if `i` is out of range.
     pub fn set(&mut self, fill: i64, i: usize, v: &[u8]) -> bool {
-        if i >= self.items.len() {
+        if i >= self.len() {
             return false;
         }
+        self.unpack_all();
         self.grow_check(fill, &[v]);
         let old = std::mem::replace(&mut self.items[i], Bytes::copy_from_slice(v));
         self.payload = self.payload - old.len() + v.len();
@@ -308,15 +615,17 @@ impl ListValue {
             }
         }
         self.shrink_check(fill);
+        self.rebalance();
         true
     }
 
     /// Inserts `v` so that it becomes element `i` (LINSERT; `i` may equal the length).
     pub fn insert(&mut self, fill: i64, i: usize, v: &[u8]) {
-        if i == 0 || i >= self.items.len() {
+        if i == 0 || i >= self.len() {
             self.push(fill, &[v], i == 0);
             return;
         }
+        self.unpack_all();
         self.grow_check(fill, &[v]);
         match &mut self.layout {
             Layout::Listpack(bytes) => *bytes += entry_size(v),
@@ -350,11 +659,13 @@ impl ListValue {
         }
         self.payload += v.len();
         self.items.insert(i, Bytes::copy_from_slice(v));
+        self.rebalance();
     }
 
     /// Removes up to `limit` elements equal to `v` (0 = all), scanning from the head, or from
     /// the tail when `from_tail`. Returns how many were removed.
     pub fn remove(&mut self, fill: i64, v: &[u8], limit: usize, from_tail: bool) -> usize {
+        self.unpack_all();
         let n = self.items.len();
         let mut doomed = vec![false; n];
         let mut found = 0;
@@ -370,6 +681,7 @@ impl ListValue {
             }
         }
         if found == 0 {
+            self.rebalance();
             return 0;
         }
         let mut node_idx = 0;
@@ -402,14 +714,15 @@ impl ListValue {
             nodes.retain(|node| node.count > 0);
         }
         self.shrink_check(fill);
+        self.rebalance();
         found
     }
 
     /// Keeps only elements `start..=end` (LTRIM; `None` keeps nothing).
     pub fn trim(&mut self, fill: i64, keep: Option<(usize, usize)>) {
         let (front, back) = match keep {
-            Some((start, end)) => (start, self.items.len().saturating_sub(end + 1)),
-            None => (self.items.len(), 0),
+            Some((start, end)) => (start, self.len().saturating_sub(end + 1)),
+            None => (self.len(), 0),
         };
         for _ in 0..front {
             self.pop(true);
@@ -494,5 +807,71 @@ mod tests {
         assert_eq!(l.encoding(), "listpack");
         l.trim(3, None);
         assert!(l.is_empty());
+    }
+
+    /// A compressible element: a long repeated pattern with a varying prefix.
+    fn elem(i: usize) -> Vec<u8> {
+        format!("item:{:05}:{}", i % 1000, "abcdefgh".repeat(12)).into_bytes()
+    }
+
+    fn contents(l: &ListValue) -> Vec<Bytes> {
+        l.iter().cloned().collect()
+    }
+
+    #[test]
+    fn compressed_interior_saves_memory_with_identical_contents() {
+        let mut flat = ListValue::with_depth(0);
+        let mut packed = ListValue::with_depth(1);
+        for i in 0..20_000 {
+            let v = elem(i);
+            flat.push(-2, &[&v], i % 3 == 0);
+            packed.push(-2, &[&v], i % 3 == 0);
+        }
+        assert_eq!(packed.encoding(), "quicklist");
+        assert!(!packed.packed.is_empty());
+        let (a, b) = (flat.heap_size(), packed.heap_size());
+        println!("heap bytes, 20000 x 110-byte elements: depth 0 = {a}, depth 1 = {b}");
+        assert!(b * 4 < a, "depth 1 uses {b} bytes, depth 0 {a}");
+        assert_eq!(packed.len(), flat.len());
+        assert_eq!(contents(&packed), contents(&flat));
+        for i in [0, 1, 77, 5_000, 19_998, 19_999, 20_000] {
+            assert_eq!(packed.get(i), flat.get(i));
+        }
+        let r1: Vec<&Bytes> = packed.range(6_000, 6_100).collect();
+        let r0: Vec<&Bytes> = flat.range(6_000, 6_100).collect();
+        assert_eq!(r1, r0);
+        // The reads above decompressed nodes; the next write packs them again.
+        packed.push(-2, &[b"x"], false);
+        flat.push(-2, &[b"x"], false);
+        assert!(packed.heap_size() * 4 < flat.heap_size());
+        while let Some(v) = flat.pop(flat.len().is_multiple_of(2)) {
+            assert_eq!(packed.pop(packed.len().is_multiple_of(2)), Some(v));
+        }
+        assert!(packed.is_empty());
+    }
+
+    #[test]
+    fn whole_list_writes_match_uncompressed() {
+        let mut flat = ListValue::with_depth(0);
+        let mut packed = ListValue::with_depth(2);
+        for l in [&mut flat, &mut packed] {
+            for i in 0..3_000 {
+                l.push(16, &[&elem(i % 7)], i % 2 == 0);
+            }
+            assert!(l.set(16, 1_500, b"set"));
+            l.insert(16, 700, b"inserted");
+            l.insert(16, 2_900, &[b'y'; 9000]);
+            assert_eq!(l.remove(16, &elem(3), 100, true), 100);
+            assert_eq!(l.remove(16, b"absent", 0, false), 0);
+            l.trim(16, Some((5, 2_800)));
+            assert_eq!(l.pop(true).map(|b| b.len()), Some(elem(0).len()));
+        }
+        assert!(!packed.packed.is_empty());
+        assert_eq!(contents(&packed), contents(&flat));
+        assert_eq!(packed.encoding(), flat.encoding());
+        flat.trim(16, Some((0, 3)));
+        packed.trim(16, Some((0, 3)));
+        assert!(packed.packed.is_empty() && packed.tail.is_empty());
+        assert_eq!(contents(&packed), contents(&flat));
     }
 }
