@@ -90,6 +90,8 @@ pub struct Server {
     pub cronloops: u64,
     /// Path of the running executable (`INFO server executable`).
     pub executable: String,
+    /// The Lua VM and the script cache.
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl Server {
@@ -139,6 +141,7 @@ impl Server {
             close_pending: false,
             rng,
             cronloops: 0,
+            scripting: crate::scripting::Scripting::default(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),

@@ -14,6 +14,7 @@ pub mod introspection;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -40,6 +41,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
     stream::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,

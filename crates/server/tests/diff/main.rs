@@ -272,5 +272,6 @@ families!(
     pubsub,
     streams,
     tracking,
-    notifications
+    notifications,
+    scripting
 );
