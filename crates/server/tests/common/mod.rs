@@ -1,5 +1,6 @@
 //! Shared test support: start keel-server or the redis-server oracle on a free loopback
 //! port in a temporary directory, and talk raw RESP to it.
+// Each test binary (diff, it) uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::io::{Read as _, Write};
