@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Worker, FlowProducer } from 'bullmq';
 import Redis from 'ioredis';
-import { startKeel } from './harness.mjs';
+import { startKeel, until } from './harness.mjs';
 
 let server;
 let connection;
@@ -18,14 +18,7 @@ before(async () => {
 
 after(() => server.stop());
 
-async function until(pred, ms = 4000) {
-  const t0 = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
+const untilSoon = (pred) => until(pred, 4000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 test('a flow runs the parent after its children, with their return values', async () => {
@@ -47,11 +40,11 @@ test('a flow runs the parent after its children, with their return values', asyn
   // The children worker starts only now, so the parent is certainly still waiting for them.
   assert.equal(await tree.job.getState(), 'waiting-children');
   const children = new Worker('flow-child', async (job) => job.data.n * 10, { connection });
-  await until(() => seen !== null);
+  await untilSoon(() => seen !== null);
   assert.deepEqual(Object.values(seen).sort((a, b) => a - b), [10, 20, 30]);
   for (const key of Object.keys(seen)) assert.match(key, /^bull:flow-child:/);
   const parentQueue = new Queue('flow-parent', { connection });
-  await until(async () => (await parentQueue.getJobState(tree.job.id)) === 'completed');
+  await untilSoon(async () => (await parentQueue.getJobState(tree.job.id)) === 'completed');
   await children.close();
   await parents.close();
   await parentQueue.close();
@@ -66,7 +59,7 @@ test('a job scheduler with `every` runs repeatedly until removed', async () => {
   const schedulers = await queue.getJobSchedulers();
   assert.equal(schedulers.length, 1);
   assert.equal(schedulers[0].key, 'tick-every');
-  await until(() => runs >= 2);
+  await untilSoon(() => runs >= 2);
   assert.equal(await queue.removeJobScheduler('tick-every'), true);
   assert.deepEqual(await queue.getJobSchedulers(), []);
   await worker.close();
@@ -83,7 +76,7 @@ test('the rate limiter spreads jobs over its window', async () => {
     concurrency: 6,
     limiter: { max: 2, duration: 500 },
   });
-  await until(() => done.length === 6);
+  await untilSoon(() => done.length === 6);
   assert.ok(Date.now() - t0 >= 1000, `6 jobs at 2 per 500 ms took only ${Date.now() - t0} ms`);
   await worker.close();
   await queue.close();
@@ -94,7 +87,7 @@ test('lifo jobs are served newest first', async () => {
   for (const name of ['a', 'b', 'c']) await queue.add(name, {}, { lifo: true });
   const order = [];
   const worker = new Worker('lifo', async (job) => order.push(job.name), { connection, concurrency: 1 });
-  await until(() => order.length === 3);
+  await untilSoon(() => order.length === 3);
   assert.deepEqual(order, ['c', 'b', 'a']);
   await worker.close();
   await queue.close();
@@ -112,7 +105,7 @@ test('exponential backoff retries with growing delays, then fails', async () => 
     { connection },
   );
   const job = await queue.add('flaky', {}, { attempts: 3, backoff: { type: 'exponential', delay: 50 } });
-  await until(async () => (await queue.getJobCounts('failed')).failed === 1);
+  await untilSoon(async () => (await queue.getJobCounts('failed')).failed === 1);
   assert.equal(times.length, 3);
   // Delays are 50 ms then 100 ms (delay * 2^(attempt-1)).
   assert.ok(times[1] - times[0] >= 50);
@@ -152,15 +145,15 @@ test('a stalled job is picked up by another worker', async () => {
     opts,
   );
   const job = await queue.add('s', { v: 7 });
-  await until(() => started);
+  await untilSoon(() => started);
   // A forced close stops lock renewal as a crashed process would, leaving the job active.
   await dying.close(true);
   assert.equal(await queue.getJobState(job.id), 'active');
   let rescued = null;
   const rescuer = new Worker('stalled', async (j) => (rescued = j.data.v), opts);
-  await until(() => rescued !== null);
+  await untilSoon(() => rescued !== null);
   assert.equal(rescued, 7);
-  await until(async () => (await queue.getJobState(job.id)) === 'completed');
+  await untilSoon(async () => (await queue.getJobState(job.id)) === 'completed');
   release();
   await rescuer.close();
   await queue.close();
@@ -179,7 +172,7 @@ test('job progress and logs are stored and readable from the queue', async () =>
     { connection },
   );
   const job = await queue.add('l', {});
-  await until(async () => (await queue.getJobState(job.id)) === 'completed');
+  await untilSoon(async () => (await queue.getJobState(job.id)) === 'completed');
   assert.deepEqual(await queue.getJobLogs(job.id), { logs: ['first line', 'second \u00e9 line'], count: 2 });
   assert.deepEqual(await queue.getJobLogs(job.id, 0, 0, false), { logs: ['second \u00e9 line'], count: 2 });
   const done = await queue.getJob(job.id);
@@ -192,7 +185,7 @@ test('clean removes completed jobs', async () => {
   const queue = new Queue('cleaning', { connection });
   const worker = new Worker('cleaning', async () => 'x', { connection });
   const jobs = await queue.addBulk([1, 2, 3].map((n) => ({ name: 'c', data: { n } })));
-  await until(async () => (await queue.getJobCounts('completed')).completed === 3);
+  await untilSoon(async () => (await queue.getJobCounts('completed')).completed === 3);
   await worker.close();
   const removed = await queue.clean(0, 100, 'completed');
   assert.deepEqual([...removed].sort(), jobs.map((j) => j.id).sort());
@@ -224,8 +217,8 @@ test('removeOnFail keeps only the last N failed jobs', async () => {
     { connection, removeOnFail: { count: 2 } },
   );
   const jobs = await queue.addBulk([1, 2, 3, 4, 5].map((n) => ({ name: 'f', data: { n } })));
-  await until(() => attempts === 5);
-  await until(async () => (await queue.getJobCounts('failed')).failed === 2);
+  await untilSoon(() => attempts === 5);
+  await untilSoon(async () => (await queue.getJobCounts('failed')).failed === 2);
   const kept = (await queue.getFailed()).map((j) => j.id).sort();
   assert.deepEqual(kept, jobs.slice(3).map((j) => j.id).sort());
   await worker.close();

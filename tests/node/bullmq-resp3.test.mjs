@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Worker, QueueEvents } from 'bullmq';
 import Redis from 'ioredis6';
-import { startKeel } from './harness.mjs';
+import { startKeel, until } from './harness.mjs';
 
 let server;
 const opened = [];
@@ -23,14 +23,6 @@ after(() => {
   for (const c of opened) c.disconnect();
   server.stop();
 });
-
-async function until(pred, ms = 10000) {
-  const t0 = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test('ioredis 6 negotiates RESP3 with keel', async () => {
   const c = connection();

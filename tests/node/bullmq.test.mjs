@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Worker, QueueEvents } from 'bullmq';
-import { startKeel } from './harness.mjs';
+import { startKeel, until } from './harness.mjs';
 
 let server;
 let connection;
@@ -14,14 +14,6 @@ before(async () => {
 });
 
 after(() => server.stop());
-
-async function until(pred, ms = 10000) {
-  const t0 = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test('add, addBulk and a worker with concurrency complete every job', async () => {
   const queue = new Queue('basic', { connection });

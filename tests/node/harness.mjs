@@ -44,3 +44,12 @@ export async function startKeel(args = []) {
   proc.kill('SIGKILL');
   throw new Error('keel-server did not start');
 }
+
+// Polls `pred` every 25 ms until it holds, failing after `ms` milliseconds.
+export async function until(pred, ms = 10000) {
+  const t0 = Date.now();
+  while (!(await pred())) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

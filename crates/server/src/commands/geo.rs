@@ -253,37 +253,35 @@ fn geodist(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(distance_text(geohash::distance(lon1, lat1, lon2, lat2) / unit))
 }
 
-/// `GEOHASH key [member ...]`: standard 11-character geohashes (null for missing members).
-fn geohash_cmd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+/// The reply of GEOHASH and GEOPOS: `found(score)` for each member present, `missing` for
+/// the others (and for every member of a missing key).
+fn per_member(
+    ctx: &mut Ctx<'_>,
+    args: &mut Args,
+    missing: Frame,
+    found: fn(f64) -> Frame,
+) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
     let members = args.rest().to_vec();
     let z = ctx.zset_read(&key)?;
     let reply = members
         .iter()
-        .map(|m| match z.as_ref().and_then(|z| z.score(m)) {
-            Some(s) => Frame::bulk(&geohash::standard_hash(s)),
-            None => Frame::Null,
-        })
+        .map(|m| z.as_ref().and_then(|z| z.score(m)).map_or_else(|| missing.clone(), found))
         .collect();
     Ok(Frame::Array(reply))
 }
 
+/// `GEOHASH key [member ...]`: standard 11-character geohashes (null for missing members).
+fn geohash_cmd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    per_member(ctx, args, Frame::Null, |s| Frame::bulk(&geohash::standard_hash(s)))
+}
+
 /// `GEOPOS key [member ...]`: [longitude, latitude] of each member (null for missing ones).
 fn geopos(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let key = args.next_bytes()?;
-    let members = args.rest().to_vec();
-    let z = ctx.zset_read(&key)?;
-    let reply = members
-        .iter()
-        .map(|m| match z.as_ref().and_then(|z| z.score(m)) {
-            Some(s) => {
-                let (lon, lat) = geohash::decode_score(s);
-                coords(lon, lat)
-            }
-            None => Frame::NullArray,
-        })
-        .collect();
-    Ok(Frame::Array(reply))
+    per_member(ctx, args, Frame::NullArray, |s| {
+        let (lon, lat) = geohash::decode_score(s);
+        coords(lon, lat)
+    })
 }
 
 // ---------------------------------------------------------------------------------------
