@@ -574,6 +574,12 @@ fn tracking(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             }
             let id = num::parse_i64(args.next_ref()?).ok_or(CmdError::NotInteger)?;
             opts.redirect = u64::try_from(id).unwrap_or(0);
+            // Redis checks the target as soon as it reads the option.
+            if !ctx.clients.iter().any(|(_, c)| c.id == opts.redirect) {
+                return Err(CmdError::Static(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            }
         } else if args.eat("prefix") {
             opts.prefixes.push(args.next_bytes()?);
         } else if args.eat("bcast") {
@@ -623,9 +629,6 @@ fn tracking(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 )));
             }
         }
-    }
-    if opts.redirect != 0 && !ctx.clients.iter().any(|(_, c)| c.id == opts.redirect) {
-        return Err(CmdError::Static("ERR The client ID you want redirect to does not exist"));
     }
     if old.is_none() {
         ctx.srv.tracking.clients += 1;
