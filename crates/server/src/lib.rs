@@ -27,6 +27,7 @@ pub mod log;
 pub mod net;
 pub mod notify;
 pub mod pubsub;
+pub mod rdb;
 pub mod scripting;
 pub mod server;
 pub mod stats;
