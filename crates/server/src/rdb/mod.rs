@@ -5,6 +5,12 @@
 //! string encodings, the CRC64 Redis uses, and the DUMP payload footer (RDB version plus
 //! checksum). Whole-value and whole-file (de)serialization build on these.
 
+pub mod file;
+pub mod listpack;
+pub mod lzf;
+pub mod save;
+pub mod value;
+
 use crate::error::CmdError;
 
 /// The RDB version Keel writes by default: Redis 7.2's.
@@ -59,6 +65,47 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     }
     write_len(out, s.len() as u64);
     out.extend_from_slice(s);
+}
+
+/// Appends an RDB string as Redis's `rdbSaveRawString` does: the integer encodings first,
+/// then, when `compress` (`rdbcompression`) and the string is over 20 bytes, LZF if that
+/// saves at least 4 bytes, else the raw bytes.
+pub fn write_blob(out: &mut Vec<u8>, s: &[u8], compress: bool) {
+    if compress && s.len() > 20 {
+        if let Some(c) = lzf::compress(s, s.len() - 4) {
+            out.push(0xC3);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
+        }
+    }
+    write_string(out, s);
+}
+
+/// The access bits of a key stored by RESTORE or loaded from a file with an `IDLETIME` /
+/// `FREQ` (or the IDLE / FREQ opcodes): under an LFU policy the frequency replaces the
+/// initial counter; otherwise the idle seconds move the LRU clock back, wrapping as Redis
+/// does when they reach past its 24-bit range.
+pub fn access_bits(
+    policy: &crate::keyspace::access::AccessPolicy,
+    now: u64,
+    idle: Option<u64>,
+    freq: Option<u8>,
+) -> u32 {
+    let bits = policy.fresh(now);
+    if policy.lfu {
+        return freq.map_or(bits, |f| (bits & !0xFF) | u32::from(f));
+    }
+    let Some(idle) = idle else { return bits };
+    const CLOCK_MAX: i64 = 0xFF_FFFF;
+    let clock = i64::from(bits);
+    let back = clock - i64::try_from(idle).unwrap_or(i64::MAX).min(2 * CLOCK_MAX);
+    if back < 0 {
+        ((clock + CLOCK_MAX / 2) % CLOCK_MAX) as u32
+    } else {
+        back as u32
+    }
 }
 
 /// `s` as an integer when it is the canonical decimal form of one (no sign on zero, no
@@ -134,8 +181,33 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
+    /// Bytes read so far.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Reads a little-endian 64-bit value (millisecond times, binary doubles' bits).
+    pub fn u64_le(&mut self) -> Result<u64, ReadError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// Reads a little-endian 32-bit value (second-resolution expire times).
+    pub fn u32_le(&mut self) -> Result<u32, ReadError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    /// Reads an RDB length that must fit the bytes left, because it counts items each
+    /// taking at least one byte: a hostile count then fails before anything is allocated.
+    pub fn count(&mut self) -> Result<usize, ReadError> {
+        let n = self.length()?;
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.data.len() - self.pos)
+            .ok_or(ReadError::Truncated)
+    }
+
     /// Reads an RDB length.
-    pub fn len(&mut self) -> Result<u64, ReadError> {
+    pub fn length(&mut self) -> Result<u64, ReadError> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(ReadError::Invalid("string encoding where a length belongs")),
@@ -153,15 +225,15 @@ impl<'a> Reader<'a> {
             Len::Encoded(1) => Ok(int_string(i64::from(i16::from_le_bytes(self.array()?)))),
             Len::Encoded(2) => Ok(int_string(i64::from(i32::from_le_bytes(self.array()?)))),
             Len::Encoded(3) => {
-                let clen = usize::try_from(self.len()?).map_err(|_| ReadError::Truncated)?;
-                let ulen = usize::try_from(self.len()?).map_err(|_| ReadError::Truncated)?;
+                let clen = usize::try_from(self.length()?).map_err(|_| ReadError::Truncated)?;
+                let ulen = usize::try_from(self.length()?).map_err(|_| ReadError::Truncated)?;
                 let compressed = self.take(clen)?;
                 // The stated length bounds the allocation by what the input can expand to:
                 // LZF expands at most a few hundred times, so a lie fails decompression.
                 if ulen > clen.saturating_mul(300).saturating_add(64) {
                     return Err(ReadError::Invalid("LZF length out of proportion"));
                 }
-                let out = lzf::decompress(compressed, ulen)
+                let out = ::lzf::decompress(compressed, ulen)
                     .map_err(|_| ReadError::Invalid("bad LZF data"))?;
                 if out.len() != ulen {
                     return Err(ReadError::Invalid("LZF length mismatch"));
@@ -179,8 +251,14 @@ fn int_string(v: i64) -> Vec<u8> {
 
 /// Appends the DUMP footer to a serialized value: the RDB version (2 bytes, little endian)
 /// and the CRC64 of everything before it (8 bytes, little endian).
-pub fn seal_payload(mut body: Vec<u8>) -> Vec<u8> {
-    body.extend_from_slice(&RDB_VERSION.to_le_bytes());
+pub fn seal_payload(body: Vec<u8>) -> Vec<u8> {
+    seal_payload_as(body, RDB_VERSION)
+}
+
+/// [`seal_payload`] with the RDB version `version` in the footer (`rdb-version 10` makes
+/// payloads Redis 7.0 accepts).
+pub fn seal_payload_as(mut body: Vec<u8>, version: u16) -> Vec<u8> {
+    body.extend_from_slice(&version.to_le_bytes());
     let crc = crc64(&body);
     body.extend_from_slice(&crc.to_le_bytes());
     body
@@ -213,7 +291,7 @@ mod tests {
             let mut out = Vec::new();
             write_len(&mut out, n);
             assert_eq!(out.len(), size, "{n}");
-            assert_eq!(Reader::new(&out).len(), Ok(n));
+            assert_eq!(Reader::new(&out).length(), Ok(n));
         }
     }
 

@@ -119,6 +119,20 @@ struct Node {
     plain: bool,
 }
 
+/// How Redis splits `items`, pushed one by one at the tail, into quicklist nodes under
+/// `fill`: each node's element count and whether it is a plain node. RDB writers rebuild
+/// Redis's nodes from this.
+pub fn tail_push_nodes<'a>(fill: i64, items: impl Iterator<Item = &'a [u8]>) -> Vec<(usize, bool)> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for v in items {
+        match nodes.last_mut() {
+            Some(n) if n.allows(fill, v) => n.add(v),
+            _ => nodes.push(Node::single(fill, v)),
+        }
+    }
+    nodes.iter().map(|n| (n.count, n.plain)).collect()
+}
+
 impl Node {
     /// A node holding just `v`.
     fn single(fill: i64, v: &[u8]) -> Node {

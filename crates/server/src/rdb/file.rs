@@ -1,0 +1,337 @@
+//! Whole RDB files: the `REDIS00NN` header, aux fields, function libraries, each database
+//! (SELECTDB, RESIZEDB, then keys with their expire times) and the EOF opcode with the
+//! CRC64 of everything before it.
+//!
+//! Writing takes a consistent snapshot on the command thread (nothing runs meanwhile);
+//! reading bounds every length by the bytes present and checks the checksum at the end.
+
+use super::value::{self, Limits, WriteOpts};
+use super::{crc64, write_blob, write_len, write_string, ReadError, Reader, RDB_VERSION};
+use crate::config::P;
+use crate::keyspace::Entry;
+use crate::server::Server;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const OP_FUNCTION_PRE_GA: u8 = 246;
+const OP_MODULE_AUX: u8 = 247;
+const OP_IDLE: u8 = 248;
+const OP_FREQ: u8 = 249;
+const OP_AUX: u8 = 250;
+const OP_RESIZEDB: u8 = 251;
+const OP_EXPIRETIME_MS: u8 = 252;
+const OP_EXPIRETIME: u8 = 253;
+const OP_SELECTDB: u8 = 254;
+const OP_EOF: u8 = 255;
+
+/// Which access history a file records per key (by `maxmemory-policy`).
+enum Access {
+    None,
+    Lru,
+    Lfu,
+}
+
+/// What a load found.
+#[derive(Clone, Debug, Default)]
+pub struct LoadInfo {
+    /// Keys stored.
+    pub keys_loaded: u64,
+    /// Keys skipped because their expire time had passed.
+    pub keys_expired: u64,
+    /// Empty collections skipped (Redis never writes them, but old versions could).
+    pub empty_keys_skipped: u64,
+    /// The file's RDB version.
+    pub version: u16,
+    /// The `redis-ver` aux field, if any.
+    pub redis_ver: Option<String>,
+    /// The `ctime` aux field (Unix seconds), if any.
+    pub ctime: Option<i64>,
+    /// The `used-mem` aux field, if any.
+    pub used_mem: Option<i64>,
+    /// True when the `aof-base` aux field says this is an AOF's base/preamble.
+    pub aof_base: bool,
+    /// Bytes the RDB part took (an old single-file AOF goes on with commands after them).
+    pub bytes: usize,
+    /// Time spent.
+    pub elapsed: Duration,
+}
+
+/// Writes the whole dataset as an RDB file, marked as an AOF base (`aof-base:1`): the
+/// AOF's RDB preamble.
+pub fn write_dataset(srv: &Server, out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(&snapshot(srv, true))
+}
+
+/// The whole dataset as RDB file bytes, in the version and with the compression and
+/// checksum settings the configuration asks for.
+pub fn snapshot(srv: &Server, aof_base: bool) -> Vec<u8> {
+    let opts = WriteOpts::from_config(&srv.config);
+    let mut out = Vec::new();
+    out.extend_from_slice(format!("REDIS{:04}", opts.version).as_bytes());
+    let now_ms = srv.now_ms();
+    let aux = |out: &mut Vec<u8>, k: &str, v: &[u8]| {
+        out.push(OP_AUX);
+        write_string(out, k.as_bytes());
+        write_string(out, v);
+    };
+    aux(&mut out, "redis-ver", crate::REDIS_VERSION.as_bytes());
+    aux(&mut out, "redis-bits", b"64");
+    aux(&mut out, "ctime", (now_ms / 1000).to_string().as_bytes());
+    aux(&mut out, "used-mem", crate::memory::used_memory().to_string().as_bytes());
+    aux(&mut out, "aof-base", if aof_base { b"1" } else { b"0" });
+    for code in srv.scripting.function_codes() {
+        out.push(super::OPCODE_FUNCTION2);
+        write_blob(&mut out, &code, opts.compress);
+    }
+    let policy = match srv.config.word(P::MaxmemoryPolicy) {
+        p if p.ends_with("-lru") => Access::Lru,
+        p if p.ends_with("-lfu") => Access::Lfu,
+        _ => Access::None,
+    };
+    for (i, db) in srv.ks.dbs().iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        out.push(OP_SELECTDB);
+        write_len(&mut out, i as u64);
+        out.push(OP_RESIZEDB);
+        write_len(&mut out, db.len() as u64);
+        write_len(&mut out, db.expires_len() as u64);
+        for (key, entry) in db.dict().iter() {
+            if let Some(&when) = db.expires().get(key) {
+                out.push(OP_EXPIRETIME_MS);
+                out.extend_from_slice(&when.to_le_bytes());
+            }
+            // Access history goes along under the policies that use it, as in Redis.
+            match policy {
+                Access::Lru => {
+                    out.push(OP_IDLE);
+                    write_len(&mut out, crate::keyspace::idle_seconds(entry.lru, now_ms));
+                }
+                Access::Lfu => {
+                    out.push(OP_FREQ);
+                    out.push(srv.ks.access.decayed(entry.lru, now_ms).min(255) as u8);
+                }
+                Access::None => {}
+            }
+            write_key_value(&mut out, key, entry, &opts);
+        }
+    }
+    out.push(OP_EOF);
+    let crc = if srv.config.bool(P::Rdbchecksum) { crc64(&out) } else { 0 };
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// One key: type byte, key string, value body.
+fn write_key_value(out: &mut Vec<u8>, key: &[u8], entry: &Entry, opts: &WriteOpts) {
+    let mut body = Vec::new();
+    value::write_value(&mut body, &entry.value, opts);
+    out.push(body[0]);
+    write_blob(out, key, opts.compress);
+    out.extend_from_slice(&body[1..]);
+}
+
+/// Loads the RDB file at `path` into `srv` (keys are added to what is there; a key
+/// already present is an error). On error, a message naming the file and the offset.
+pub fn load_file(srv: &mut Server, path: &Path) -> Result<LoadInfo, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    load_bytes(srv, &data).map_err(|(off, why)| {
+        format!("{} at offset {off} of {}: {why}", path.display(), data.len())
+    })
+}
+
+/// Loads RDB bytes into `srv`; on error, the offset and what was wrong there (the keys read
+/// before it stay: the callers stop the server or empty the keyspace on error).
+pub fn load_bytes(srv: &mut Server, data: &[u8]) -> Result<LoadInfo, (usize, String)> {
+    let start = Instant::now();
+    let mut info = LoadInfo::default();
+    let bad = |off: usize, e: ReadError| match e {
+        ReadError::Truncated => (off, "Short read or OOM loading DB".to_string()),
+        ReadError::Invalid(why) => (off, format!("Bad RDB data ({why})")),
+    };
+    if data.len() < 9 || &data[..5] != b"REDIS" {
+        return Err((0, "Wrong signature trying to load DB from file".into()));
+    }
+    let version = std::str::from_utf8(&data[5..9]).ok().and_then(|v| v.parse::<u16>().ok());
+    info.version = match version {
+        Some(v @ 1..=RDB_VERSION) => v,
+        _ => return Err((5, "Can't handle RDB format version".into())),
+    };
+    let lim = Limits::from_config(&srv.config);
+    let now = srv.now_ms();
+    let dirty = srv.ks.dirty;
+    let mut r = Reader::new(&data[9..]);
+    let mut db = 0usize;
+    let mut expire: Option<u64> = None;
+    let mut idle: Option<u64> = None;
+    let mut freq: Option<u8> = None;
+    loop {
+        let at = 9 + r.pos();
+        let op = r.byte().map_err(|e| bad(at, e))?;
+        let mut step = |r: &mut Reader<'_>| -> Result<bool, ReadError> {
+            match op {
+                OP_EOF => return Ok(false),
+                OP_AUX => {
+                    let k = r.string()?;
+                    let v = r.string()?;
+                    let text = String::from_utf8_lossy(&v).into_owned();
+                    match &k[..] {
+                        b"redis-ver" => info.redis_ver = Some(text),
+                        b"ctime" => info.ctime = text.parse().ok(),
+                        b"used-mem" => info.used_mem = text.parse().ok(),
+                        b"aof-base" => info.aof_base = text == "1",
+                        _ => {}
+                    }
+                }
+                OP_RESIZEDB => {
+                    r.length()?;
+                    r.length()?;
+                }
+                OP_EXPIRETIME_MS => expire = Some(r.u64_le()?),
+                OP_EXPIRETIME => expire = Some(u64::from(r.u32_le()?) * 1000),
+                OP_IDLE => idle = Some(r.length()?),
+                OP_FREQ => freq = Some(r.byte()?),
+                OP_SELECTDB => {
+                    db = usize::try_from(r.length()?).unwrap_or(usize::MAX);
+                    if db >= srv.ks.db_count() {
+                        return Err(ReadError::Invalid("database index out of range"));
+                    }
+                }
+                super::OPCODE_FUNCTION2 => {
+                    let code = r.string()?;
+                    if srv.scripting.restore_function(&code).is_err() {
+                        return Err(ReadError::Invalid("function library failed to load"));
+                    }
+                }
+                OP_FUNCTION_PRE_GA => {
+                    return Err(ReadError::Invalid("pre-release function format"));
+                }
+                OP_MODULE_AUX => return Err(ReadError::Invalid("module data")),
+                t if value::is_value_type(t) => {
+                    let key = r.string()?;
+                    let v = value::read_value(t, r, &lim)?;
+                    let when = expire.take();
+                    let lru = super::access_bits(&srv.ks.access, now, idle.take(), freq.take());
+                    let Some(v) = v else {
+                        info.empty_keys_skipped += 1;
+                        return Ok(true);
+                    };
+                    // A master drops keys already expired, except from an AOF base, which
+                    // replays as the commands did.
+                    if when.is_some_and(|w| w < now) && !info.aof_base {
+                        info.keys_expired += 1;
+                        return Ok(true);
+                    }
+                    if srv.ks.db(db).dict().contains_key(&key) {
+                        return Err(ReadError::Invalid("duplicate key"));
+                    }
+                    let entry = Entry { value: v, lru, unshared: false };
+                    srv.ks.put(db, &key, entry, when);
+                    info.keys_loaded += 1;
+                }
+                _ => return Err(ReadError::Invalid("unknown opcode")),
+            }
+            Ok(true)
+        };
+        match step(&mut r) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                srv.ks.dirty = dirty;
+                return Err(bad(at, e));
+            }
+        }
+    }
+    srv.ks.dirty = dirty;
+    let end = 9 + r.pos();
+    info.bytes = check_sum(data, end, info.version, srv.config.bool(P::Rdbchecksum))
+        .map_err(|why| (end, why))?;
+    info.elapsed = start.elapsed();
+    Ok(info)
+}
+
+/// Checks the CRC64 after the EOF opcode at `end` (version 5 and later; a zero checksum
+/// means "not computed"). Returns the total length including the checksum.
+fn check_sum(data: &[u8], end: usize, version: u16, verify: bool) -> Result<usize, String> {
+    if version < 5 {
+        return Ok(end);
+    }
+    let sum = data.get(end..end + 8).ok_or("Short read or OOM loading DB")?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(sum);
+    let expected = u64::from_le_bytes(b);
+    if verify && expected != 0 && crc64(&data[..end]) != expected {
+        return Err("Wrong RDB checksum".into());
+    }
+    Ok(end + 8)
+}
+
+/// Writes `bytes` to `path` as Redis does: a temporary file in the same directory, fsync,
+/// rename over the target, then fsync of the directory so the rename itself is durable.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::types::{StrValue, Value};
+
+    fn server_with_keys() -> Server {
+        let mut srv = Server::new(Config::default());
+        for i in 0..50 {
+            let key = format!("k{i}");
+            let v = Value::Str(StrValue::from_bytes(format!("value {i}").as_bytes()));
+            let entry = Entry { value: v, lru: 0, unshared: false };
+            srv.ks.put(i % 3, key.as_bytes(), entry, (i % 2 == 0).then_some(u64::MAX / 4));
+        }
+        srv
+    }
+
+    #[test]
+    fn a_snapshot_loads_back() {
+        let srv = server_with_keys();
+        let bytes = snapshot(&srv, false);
+        let mut back = Server::new(Config::default());
+        let info = load_bytes(&mut back, &bytes).unwrap();
+        assert_eq!(info.keys_loaded, 50);
+        assert_eq!(info.bytes, bytes.len());
+        for db in 0..3 {
+            assert_eq!(back.ks.db(db).len(), srv.ks.db(db).len());
+            assert_eq!(back.ks.db(db).expires_len(), srv.ks.db(db).expires_len());
+        }
+        assert_eq!(back.ks.dirty, 0, "loading is not a change");
+    }
+
+    #[test]
+    fn damaged_snapshots_are_errors() {
+        let srv = server_with_keys();
+        let bytes = snapshot(&srv, false);
+        for cut in 0..bytes.len() {
+            let mut s = Server::new(Config::default());
+            assert!(load_bytes(&mut s, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x41;
+            let mut s = Server::new(Config::default());
+            assert!(load_bytes(&mut s, &bad).is_err(), "byte {i}");
+        }
+    }
+}
