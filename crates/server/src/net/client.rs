@@ -78,6 +78,9 @@ pub struct Client {
     pub out: Vec<u8>,
     /// How much of `out` was already written.
     pub out_pos: usize,
+    /// How much of `out` may be written, when replies past that point wait for the AOF
+    /// fsync they acknowledge (`appendfsync always`, see `event_loop.rs`); None = all.
+    pub out_limit: Option<usize>,
     /// The socket; `None` for fake clients.
     pub sock: Option<Stream>,
     /// Queued in the event loop's list of clients with replies to write.
@@ -141,6 +144,7 @@ impl Client {
             parser: RequestParser::default(),
             out: Vec::new(),
             out_pos: 0,
+            out_limit: None,
             sock,
             commands: 0,
             blocked: None,
@@ -171,5 +175,88 @@ impl Client {
     /// Bytes of replies waiting to be written.
     pub fn pending_out(&self) -> usize {
         self.out.len() - self.out_pos
+    }
+}
+
+/// What one round of socket I/O did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Io {
+    /// Bytes moved.
+    pub bytes: usize,
+    /// The peer closed or the socket failed: the client must go.
+    pub closed: bool,
+    /// Writing stopped short on a full socket buffer.
+    pub blocked: bool,
+}
+
+impl Client {
+    /// Reads what the socket has (up to `budget` bytes) through `buf` into the query
+    /// buffer. Reading through one reusable buffer and appending only what arrived avoids a
+    /// zeroed chunk per read, which would cost a memset per command.
+    pub fn read_available(&mut self, buf: &mut [u8], budget: usize) -> Io {
+        use std::io::{ErrorKind, Read};
+        let mut io = Io::default();
+        let Some(sock) = self.sock.as_mut() else { return io };
+        while io.bytes < budget {
+            match sock.read(buf) {
+                Ok(0) => {
+                    io.closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.query.extend_from_slice(&buf[..n]);
+                    io.bytes += n;
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    io.closed = true;
+                    break;
+                }
+            }
+        }
+        io
+    }
+
+    /// Writes as much of the output buffer as the socket takes; a fully written buffer is
+    /// reset (and shrunk when a big reply left it large).
+    pub fn write_available(&mut self) -> Io {
+        use std::io::{ErrorKind, Write};
+        let mut io = Io::default();
+        let Some(sock) = self.sock.as_mut() else { return io };
+        let end = self.out_limit.map_or(self.out.len(), |l| l.min(self.out.len()));
+        while self.out_pos < end {
+            match sock.write(&self.out[self.out_pos..end]) {
+                Ok(0) => {
+                    io.closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.out_pos += n;
+                    io.bytes += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    io.blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    io.closed = true;
+                    break;
+                }
+            }
+        }
+        // A held buffer keeps its positions: the limits waiting to be released index it.
+        if self.out_pos == self.out.len() && self.out_limit.is_none() {
+            self.out.clear();
+            self.out_pos = 0;
+            if self.out.capacity() > 64 * 1024 {
+                self.out.shrink_to(16 * 1024);
+            }
+        }
+        io
     }
 }

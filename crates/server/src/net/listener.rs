@@ -64,6 +64,19 @@ pub struct Accepted {
 }
 
 impl Listener {
+    /// A second handle on the same listening socket (a duplicated descriptor), for the
+    /// busy-script service to accept on while the event loop's own handle is out of reach.
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        let dup = match self {
+            Listener::Tcp(l) => socket2::SockRef::from(l).try_clone()?,
+            Listener::Unix(l) => socket2::SockRef::from(l).try_clone()?,
+        };
+        Ok(match self {
+            Listener::Tcp(_) => Listener::Tcp(TcpListener::from_std(dup.into())),
+            Listener::Unix(_) => Listener::Unix(UnixListener::from_std(dup.into())),
+        })
+    }
+
     /// Accepts one pending connection.
     pub fn accept(&self) -> io::Result<Accepted> {
         match self {
