@@ -187,17 +187,18 @@ params! {
     Activerehashing => "activerehashing", Kind::Bool, "yes", 0;
     AlwaysShowLogo => "always-show-logo", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     AofDisableAutoGc => "aof-disable-auto-gc", Kind::Bool, "no", NOT_IN_EFFECT;
-    AofLoadTruncated => "aof-load-truncated", Kind::Bool, "yes", NOT_IN_EFFECT;
+    AofLoadTruncated => "aof-load-truncated", Kind::Bool, "yes", 0;
     AofRewriteIncrementalFsync => "aof-rewrite-incremental-fsync", Kind::Bool, "yes", NOT_IN_EFFECT;
     AofTimestampEnabled => "aof-timestamp-enabled", Kind::Bool, "no", NOT_IN_EFFECT;
-    AofUseRdbPreamble => "aof-use-rdb-preamble", Kind::Bool, "yes", NOT_IN_EFFECT;
+    AofUseRdbPreamble => "aof-use-rdb-preamble", Kind::Bool, "yes", 0;
     AofRewriteCpulist => "aof_rewrite_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
-    Appenddirname => "appenddirname", Kind::Str, "appendonlydir", IMMUTABLE | NOT_IN_EFFECT;
-    Appendfilename => "appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE | NOT_IN_EFFECT;
-    Appendfsync => "appendfsync", Kind::Enum(APPENDFSYNC), "everysec", NOT_IN_EFFECT;
-    Appendonly => "appendonly", Kind::Bool, "no", NOT_IN_EFFECT;
-    AutoAofRewriteMinSize => "auto-aof-rewrite-min-size", Kind::Memory { min: 0, max: I64 }, "67108864", NOT_IN_EFFECT;
-    AutoAofRewritePercentage => "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: I32 }, "100", NOT_IN_EFFECT;
+    Appenddirname => "appenddirname", Kind::Str, "appendonlydir", IMMUTABLE;
+    Appendfilename => "appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE;
+    Appendfsync => "appendfsync", Kind::Enum(APPENDFSYNC), "everysec", 0;
+    // Keel's one deliberate change of a Redis default: durable unless told otherwise.
+    Appendonly => "appendonly", Kind::Bool, "yes", 0;
+    AutoAofRewriteMinSize => "auto-aof-rewrite-min-size", Kind::Memory { min: 0, max: I64 }, "67108864", 0;
+    AutoAofRewritePercentage => "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: I32 }, "100", 0;
     BgsaveCpulist => "bgsave_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
     Bind => "bind", Kind::Bind, "* -::*", 0;
     BindSourceAddr => "bind-source-addr", Kind::Str, "", NOT_IN_EFFECT;
@@ -228,7 +229,7 @@ params! {
     CrashMemcheckEnabled => "crash-memcheck-enabled", Kind::Bool, "yes", NOT_IN_EFFECT;
     Daemonize => "daemonize", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     Databases => "databases", Kind::Int { min: 1, max: I32 }, "16", IMMUTABLE;
-    Dbfilename => "dbfilename", Kind::Str, "dump.rdb", PROTECTED | NOT_IN_EFFECT;
+    Dbfilename => "dbfilename", Kind::Str, "dump.rdb", PROTECTED;
     Dir => "dir", Kind::Dir, "", PROTECTED;
     DisableThp => "disable-thp", Kind::Bool, "yes", IMMUTABLE | NOT_IN_EFFECT;
     DynamicHz => "dynamic-hz", Kind::Bool, "yes", NOT_IN_EFFECT;
@@ -252,8 +253,8 @@ params! {
     LazyfreeLazyServerDel => "lazyfree-lazy-server-del", Kind::Bool, "no", NOT_IN_EFFECT;
     LazyfreeLazyUserDel => "lazyfree-lazy-user-del", Kind::Bool, "no", NOT_IN_EFFECT;
     LazyfreeLazyUserFlush => "lazyfree-lazy-user-flush", Kind::Bool, "no", NOT_IN_EFFECT;
-    LfuDecayTime => "lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1", NOT_IN_EFFECT;
-    LfuLogFactor => "lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
+    LfuDecayTime => "lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1", 0;
+    LfuLogFactor => "lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10", 0;
     ListCompressDepth => "list-compress-depth", Kind::Int { min: 0, max: I32 }, "0", 0;
     ListMaxListpackSize => "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: -I32 - 1, max: I32 }, "-2", 0;
     LoadingProcessEventsIntervalBytes => "loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152", HIDDEN | NOT_IN_EFFECT;
@@ -263,11 +264,13 @@ params! {
     Masterauth => "masterauth", Kind::Str, "", SENSITIVE | NOT_IN_EFFECT;
     Masteruser => "masteruser", Kind::Str, "", NOT_IN_EFFECT;
     Maxclients => "maxclients", Kind::Int { min: 1, max: U32 }, "10000", 0;
-    Maxmemory => "maxmemory", Kind::Memory { min: 0, max: I64 }, "0", NOT_IN_EFFECT;
+    Maxmemory => "maxmemory", Kind::Memory { min: 0, max: I64 }, "0", 0;
     MaxmemoryClients => "maxmemory-clients", Kind::MemoryPercent, "0", NOT_IN_EFFECT;
-    MaxmemoryEvictionTenacity => "maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10", NOT_IN_EFFECT;
-    MaxmemoryPolicy => "maxmemory-policy", Kind::Enum(MAXMEMORY_POLICY), "noeviction", NOT_IN_EFFECT;
-    MaxmemorySamples => "maxmemory-samples", Kind::Int { min: 1, max: I32 }, "5", NOT_IN_EFFECT;
+    MaxmemoryEvictionTenacity => "maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10", 0;
+    MaxmemoryPolicy => "maxmemory-policy", Kind::Enum(MAXMEMORY_POLICY), "noeviction", 0;
+    MaxmemorySamples => "maxmemory-samples", Kind::Int { min: 1, max: I32 }, "5", 0;
+    // Keel's own: the share of maxmemory (percent, 0 = off) past which a warning is logged.
+    MaxmemoryWarningThreshold => "maxmemory-warning-threshold", Kind::Int { min: 0, max: 100 }, "80", 0;
     MinReplicasMaxLag => "min-replicas-max-lag" | "min-slaves-max-lag", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
     MinReplicasToWrite => "min-replicas-to-write" | "min-slaves-to-write", Kind::Int { min: 0, max: I32 }, "0", NOT_IN_EFFECT;
     NoAppendfsyncOnRewrite => "no-appendfsync-on-rewrite", Kind::Bool, "no", NOT_IN_EFFECT;
@@ -283,8 +286,11 @@ params! {
     RdbDelSyncFiles => "rdb-del-sync-files", Kind::Bool, "no", NOT_IN_EFFECT;
     RdbKeySaveDelay => "rdb-key-save-delay", Kind::Int { min: -I32 - 1, max: I32 }, "0", HIDDEN | NOT_IN_EFFECT;
     RdbSaveIncrementalFsync => "rdb-save-incremental-fsync", Kind::Bool, "yes", NOT_IN_EFFECT;
-    Rdbchecksum => "rdbchecksum", Kind::Bool, "yes", IMMUTABLE | NOT_IN_EFFECT;
-    Rdbcompression => "rdbcompression", Kind::Bool, "yes", NOT_IN_EFFECT;
+    // Keel's own: the RDB version written (10 = files Redis 7.0 can load). Hidden, so
+    // CONFIG GET patterns list exactly Redis's parameters.
+    RdbVersion => "rdb-version", Kind::Int { min: 10, max: 11 }, "11", HIDDEN;
+    Rdbchecksum => "rdbchecksum", Kind::Bool, "yes", IMMUTABLE;
+    Rdbcompression => "rdbcompression", Kind::Bool, "yes", 0;
     ReplBacklogSize => "repl-backlog-size", Kind::Memory { min: 0, max: I64 }, "1048576", NOT_IN_EFFECT;
     ReplBacklogTtl => "repl-backlog-ttl", Kind::Int { min: 0, max: I64 }, "3600", NOT_IN_EFFECT;
     ReplDisableTcpNodelay => "repl-disable-tcp-nodelay", Kind::Bool, "no", NOT_IN_EFFECT;
@@ -306,7 +312,7 @@ params! {
     Replicaof => "replicaof" | "slaveof", Kind::HostPort, "", IMMUTABLE | NOT_IN_EFFECT;
     Requirepass => "requirepass", Kind::Str, "", SENSITIVE;
     SanitizeDumpPayload => "sanitize-dump-payload", Kind::Enum(SANITIZE_DUMP_PAYLOAD), "no", NOT_IN_EFFECT;
-    Save => "save", Kind::Save, "3600 1 300 100 60 10000", NOT_IN_EFFECT;
+    Save => "save", Kind::Save, "3600 1 300 100 60 10000", 0;
     ServerCpulist => "server_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
     SetMaxIntsetEntries => "set-max-intset-entries", Kind::Int { min: 0, max: I64 }, "512", 0;
     SetMaxListpackEntries => "set-max-listpack-entries", Kind::Int { min: 0, max: I64 }, "128", 0;
@@ -318,7 +324,7 @@ params! {
     SlowlogLogSlowerThan => "slowlog-log-slower-than", Kind::Int { min: -1, max: I64 }, "10000", NOT_IN_EFFECT;
     SlowlogMaxLen => "slowlog-max-len", Kind::Int { min: 0, max: I64 }, "128", NOT_IN_EFFECT;
     SocketMarkId => "socket-mark-id", Kind::Int { min: 0, max: U32 }, "0", IMMUTABLE | NOT_IN_EFFECT;
-    StopWritesOnBgsaveError => "stop-writes-on-bgsave-error", Kind::Bool, "yes", NOT_IN_EFFECT;
+    StopWritesOnBgsaveError => "stop-writes-on-bgsave-error", Kind::Bool, "yes", 0;
     StreamNodeMaxBytes => "stream-node-max-bytes", Kind::Memory { min: 0, max: I64 }, "4096", 0;
     StreamNodeMaxEntries => "stream-node-max-entries", Kind::Int { min: 0, max: I64 }, "100", 0;
     Supervised => "supervised", Kind::Enum(SUPERVISED), "no", IMMUTABLE | NOT_IN_EFFECT;
@@ -424,6 +430,10 @@ pub fn parse_value(param: &Param, text: &str, current: &Val) -> Result<Val, BadV
             let n = resp::request::parse_i64(text.as_bytes())
                 .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
             range(n, min, max)
+        }
+        // Keel's `maxmemory auto`: a share of the cgroup (or machine) memory limit.
+        Kind::Memory { .. } if param.name == "maxmemory" && text.eq_ignore_ascii_case("auto") => {
+            Ok(Val::Int(crate::memory::auto_maxmemory()))
         }
         Kind::Memory { min, max } => {
             let n = parse_memory(text).ok_or_else(|| bad("argument must be a memory value"))?;

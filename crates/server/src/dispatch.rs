@@ -129,9 +129,29 @@ pub fn execute(
             Ok(())
         }
     });
+    // While a script is past busy-reply-threshold, other clients only reach allow_busy
+    // commands (SCRIPT KILL, SHUTDOWN NOSAVE, AUTH, ...).
+    let refused = refused.and_then(|()| srv.busy.refuse(cid, resolved.spec.has(flags::ALLOW_BUSY)));
+    let refused = refused.and_then(|()| {
+        crate::rdb::save::refuse_write(srv, resolved.spec.has(flags::WRITE), resolved.spec.name)
+    });
+    // Over maxmemory: evict by policy, else refuse what may grow memory (not while a busy
+    // script is running: nothing may change under it).
+    let refused = refused.and_then(|()| {
+        if srv.busy.running.is_some() {
+            return Ok(());
+        }
+        crate::memory::evict::gate(srv, clients, cid, &resolved, &argv, now)
+    });
     if let Err(e) = refused {
         srv.stats.cmd_mut(&name).rejected_calls += 1;
-        abort_multi(&mut clients[cid]);
+        let c = &mut clients[cid];
+        let e = if resolved.spec.name == "exec" && c.multi.is_some() {
+            transactions::abort_exec(srv, c, &e)
+        } else {
+            abort_multi(c);
+            e
+        };
         return Some(error_reply(srv, e));
     }
     if in_multi {
@@ -144,6 +164,8 @@ pub fn execute(
     clients[cid].last_cmd = Some(resolved);
     let dirty_before = srv.ks.dirty;
     let db = clients[cid].db;
+    // CLIENT NO-TOUCH spares write lookups too; TOUCH itself still touches.
+    srv.ks.no_touch = clients[cid].no_touch && spec.name != "touch";
     let started = crate::clock::Stamp::now();
     let mut args = Args::new(argv);
     if resolved.parent.is_some() {
@@ -155,6 +177,15 @@ pub fn execute(
         (spec.handler)(&mut ctx, &mut args)
     };
     let usec = started.elapsed_us();
+    // Taken whatever the outcome, so a form set by a command that then blocked or failed
+    // cannot stand in for the next command's.
+    let rewrite = srv.propagation.rewrite.take();
+    // Keys the command found expired reach the AOF as DELs before the command itself; the
+    // command is propagated only if it changed more than that.
+    let expired_now = srv.ks.expired_keys.len() as u64;
+    if expired_now > 0 {
+        srv.propagation.feed_expired(&mut srv.ks);
+    }
     srv.ks.settle(srv.ks.dirty != dirty_before);
     crate::notify::flush_queued(srv, Some(cid));
     if srv.ks.tracking_on {
@@ -184,11 +215,13 @@ pub fn execute(
     }
     Some(match result {
         Ok(frame) => {
-            let rewrite = srv.propagation.rewrite.take();
-            if spec.has(flags::WRITE) && srv.ks.dirty != dirty_before {
+            if spec.has(flags::WRITE) && srv.ks.dirty > dirty_before + expired_now {
                 match rewrite {
+                    // Several commands for one (SPOP with a count) replay as one unit.
                     Some(commands) => {
-                        commands.iter().for_each(|argv| srv.propagation.feed(db, argv))
+                        srv.propagation.begin_multi();
+                        commands.iter().for_each(|argv| srv.propagation.feed(db, argv));
+                        srv.propagation.end_multi();
                     }
                     None => srv.propagation.feed(db, args.argv()),
                 }

@@ -36,6 +36,9 @@ pub enum CmdError {
     UnknownCommand { name: Bytes, args: Vec<Bytes> },
     /// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
     UnknownSubcommand { sub: Bytes, cmd: String },
+    /// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+    /// (a subcommand whose arguments fit none of its forms; `sub` as the client typed it)
+    SubcommandSyntax { sub: Bytes, cmd: &'static str },
     /// `NOAUTH Authentication required.`
     NoAuth,
     /// `WRONGPASS invalid username-password pair or user is disabled.`
@@ -119,6 +122,12 @@ impl CmdError {
                 let mut out = b"ERR unknown subcommand '".to_vec();
                 out.extend_from_slice(c_prefix(sub, 128));
                 out.extend_from_slice(format!("'. Try {} HELP.", cmd.to_uppercase()).as_bytes());
+                return clean(out);
+            }
+            SubcommandSyntax { sub, cmd } => {
+                let mut out = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+                out.extend_from_slice(c_prefix(sub, 128));
+                out.extend_from_slice(format!("'. Try {cmd} HELP.").as_bytes());
                 return clean(out);
             }
             NoAuth => "NOAUTH Authentication required.".into(),

@@ -22,13 +22,14 @@ use crate::server::{Server, ShutdownMode};
 use mio::{Events, Interest, Poll, Token};
 use resp::Frame;
 use slab::Slab;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-/// Tokens below this are listeners and signals; clients use `CLIENT_BASE + slab key`.
-const CLIENT_BASE: usize = 64;
+use crate::net::{NextCommand, CLIENT_BASE};
 const SIGNAL_TOKEN: Token = Token(63);
+/// Woken by the AOF fsync and rewrite threads when they finish something.
+const AOF_TOKEN: Token = Token(62);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 /// Bytes read from one client per readiness event before moving on, for fairness.
@@ -52,6 +53,8 @@ pub struct EventLoop {
     read_buf: Vec<u8>,
     /// Clients just unblocked whose buffered input must be processed.
     resume: Vec<usize>,
+    /// Replies waiting for the AOF (`appendfsync always`).
+    gate: crate::aof::gate::Gate,
 }
 
 impl EventLoop {
@@ -124,6 +127,10 @@ impl EventLoop {
         ])?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         srv.port = port;
+        let dups = listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
+        srv.busy.set_net(poll.registry().try_clone()?, dups);
+        srv.propagation
+            .set_waker(std::sync::Arc::new(mio::Waker::new(poll.registry(), AOF_TOKEN)?));
         Ok(EventLoop {
             srv,
             clients: Slab::new(),
@@ -135,6 +142,7 @@ impl EventLoop {
             unix_path,
             read_buf: vec![0; READ_CHUNK],
             resume: Vec::new(),
+            gate: crate::aof::gate::Gate::default(),
         })
     }
 
@@ -161,6 +169,8 @@ impl EventLoop {
                 let t = ev.token();
                 if t == SIGNAL_TOKEN {
                     self.on_signal();
+                } else if t == AOF_TOKEN {
+                    // An fsync or rewrite finished: before_sleep releases what waited on it.
                 } else if t.0 < CLIENT_BASE {
                     self.accept(t.0);
                 } else {
@@ -200,10 +210,16 @@ impl EventLoop {
     }
 
     /// Performs a requested shutdown. Returns false if it had to be aborted.
-    fn finish_shutdown(&mut self, _mode: ShutdownMode) -> bool {
+    fn finish_shutdown(&mut self, mode: ShutdownMode) -> bool {
         self.srv.log.warning("User requested shutdown...");
-        // Persistence (save on shutdown, final AOF fsync) joins here with the persistence issue.
-        self.srv.propagation.before_replies();
+        // The snapshot on exit (a SHUTDOWN command already made it; a signal did not).
+        if crate::rdb::save::save_on_shutdown(&mut self.srv, mode).is_err() {
+            self.srv.shutdown = None;
+            return false;
+        }
+        // The final AOF write and fsync, then every held reply may go.
+        self.srv.propagation.flush_sync(&self.srv.log);
+        self.gate.release_all(&mut self.clients);
         self.flush_all_replies();
         if let Some(path) = &self.unix_path {
             self.srv.log.notice("Removing the unix socket file.");
@@ -226,87 +242,15 @@ impl EventLoop {
     }
 
     fn accept(&mut self, li: usize) {
-        loop {
-            let accepted = match self.listeners.get(li).map(|l| l.accept()) {
-                Some(Ok(a)) => a,
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Some(Err(e)) => {
-                    self.srv.log.warning(&format!("Accepting client connection: {e}"));
-                    return;
-                }
-                None => return,
-            };
-            self.srv.stats.connections += 1;
-            let mut stream = accepted.stream;
-            let maxclients = self.srv.config.int(P::Maxclients) as usize;
-            if self.clients.len() >= maxclients {
-                let mut out = Vec::new();
-                let text = crate::error::CmdError::MaxClients.text();
-                resp::encode(&Frame::Error(bytes::Bytes::from(text)), resp::Proto::Resp2, &mut out);
-                let _ = stream.write(&out);
-                self.srv.stats.rejected_connections += 1;
-                continue;
-            }
-            if let Stream::Tcp(t) = &stream {
-                let secs = self.srv.config.int(P::TcpKeepalive);
-                if secs > 0 {
-                    let ka = socket2::TcpKeepalive::new()
-                        .with_time(Duration::from_secs(secs as u64))
-                        .with_interval(Duration::from_secs((secs as u64 / 3).max(1)));
-                    let _ = socket2::SockRef::from(t).set_tcp_keepalive(&ka);
-                }
-            }
-            let now = self.srv.now_ms();
-            let id = self.srv.new_client_id();
-            let fd = stream.fd();
-            let entry = self.clients.vacant_entry();
-            let cid = entry.key();
-            let token = Token(CLIENT_BASE + cid);
-            let reg = match &mut stream {
-                Stream::Tcp(s) => self.poll.registry().register(s, token, Interest::READABLE),
-                Stream::Unix(s) => self.poll.registry().register(s, token, Interest::READABLE),
-            };
-            if reg.is_err() {
-                continue;
-            }
-            let mut client = Client::new(id, Some(stream), accepted.addr, accepted.laddr, fd, now);
-            client.authenticated = self.srv.config.str(P::Requirepass).is_empty();
-            client.parser.auth_required = !client.authenticated;
-            client.parser.max_bulk_len = self.srv.config.int(P::ProtoMaxBulkLen);
-            entry.insert(client);
+        if let Some(l) = self.listeners.get(li) {
+            crate::net::accept_clients(&mut self.srv, &mut self.clients, self.poll.registry(), l);
         }
     }
 
     fn read_client(&mut self, cid: usize) {
-        let mut total = 0;
-        let mut closed = false;
-        {
-            let Some(c) = self.clients.get_mut(cid) else { return };
-            let Some(sock) = c.sock.as_mut() else { return };
-            // Read into one reusable buffer and append only what arrived: growing the query
-            // buffer by a zeroed chunk per read would cost a 16 KB memset per command.
-            while total < READ_BUDGET {
-                match sock.read(&mut self.read_buf) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        c.query.extend_from_slice(&self.read_buf[..n]);
-                        total += n;
-                        if n < self.read_buf.len() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        closed = true;
-                        break;
-                    }
-                }
-            }
-        }
+        let Some(c) = self.clients.get_mut(cid) else { return };
+        let io = c.read_available(&mut self.read_buf, READ_BUDGET);
+        let (total, closed) = (io.bytes, io.closed);
         self.srv.stats.net_input_bytes += total as u64;
         self.process_input(cid);
         if closed {
@@ -345,31 +289,14 @@ impl EventLoop {
                     return;
                 }
             }
-            let argv = match c.parser.parse(&mut c.query) {
-                Ok(Some(argv)) => argv,
-                Ok(None) => return,
-                Err(e) => {
-                    let mut text = b"ERR ".to_vec();
-                    text.extend_from_slice(e.text());
-                    self.srv.log.verbose(&format!(
-                        "Protocol error ({}) from client: id={} addr={}",
-                        String::from_utf8_lossy(e.text()),
-                        c.id,
-                        c.addr
-                    ));
-                    self.srv.stats.count_error("ERR");
-                    let frame = Frame::Error(bytes::Bytes::from(text));
-                    c.query.clear();
+            let argv = match crate::net::next_command(&mut self.srv, c) {
+                NextCommand::Command(argv) => argv,
+                NextCommand::Incomplete => return,
+                NextCommand::Refused(frame) => {
                     self.reply(cid, &frame);
-                    if let Some(c) = self.clients.get_mut(cid) {
-                        c.close_after_reply = true;
-                    }
                     return;
                 }
             };
-            if argv.is_empty() {
-                continue;
-            }
             if let Some(p) = self.srv.pause {
                 if !p.all && is_write_for_pause(&argv) {
                     // Put the command back in front: re-encode it into the buffer head.
@@ -388,6 +315,11 @@ impl EventLoop {
             }
             let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
             self.after_command();
+            if self.srv.shutdown.is_some() && !self.srv.suppress_reply {
+                // SHUTDOWN NOSAVE came while this client's script was busy: the server stops
+                // without answering it, as Redis does.
+                return;
+            }
             let Some(frame) = outcome else {
                 // Parked by a blocking command: its reply comes when a key is ready or at
                 // the deadline.
@@ -420,6 +352,10 @@ impl EventLoop {
     /// After every command: serve clients blocked on keys the command made ready, and
     /// deliver replies to clients unblocked by CLIENT UNBLOCK.
     fn after_command(&mut self) {
+        // Clients a long script's busy service answered and could not finish writing to.
+        for cid in std::mem::take(&mut self.srv.busy.served) {
+            self.mark_write(cid);
+        }
         // Bounded: each round serves what the previous one made ready (BLMOVE chains).
         for _ in 0..1000 {
             let mut ready = std::mem::take(&mut self.srv.ks.ready);
@@ -527,7 +463,7 @@ impl EventLoop {
         if c.sock.is_none() {
             return;
         }
-        resp::encode(frame, c.proto, &mut c.out);
+        crate::net::queue_reply(c, frame);
         if c.is_subscriber() && c.pending_out() > 1 << 20 {
             self.check_output_limit(cid);
         }
@@ -569,12 +505,25 @@ impl EventLoop {
         }
     }
 
-    /// Step 3: persist, then write replies.
+    /// Step 3: persist, then write replies (or hold them until the AOF may acknowledge
+    /// them: a later batch's replies never overtake an earlier batch's).
     fn before_sleep(&mut self) {
-        self.srv.propagation.before_replies();
+        crate::aof::rewrite::poll(&mut self.srv);
+        let policy = crate::aof::FsyncPolicy::from_word(self.srv.config.word(P::Appendfsync));
+        let now = self.srv.now_ms();
+        let hold = self.srv.propagation.before_replies(policy, now, &self.srv.log);
         let pending = std::mem::take(&mut self.pending_write);
-        for cid in pending {
-            self.write_client(cid);
+        match hold.or(self.gate.newest()) {
+            Some(seq) => {
+                pending.into_iter().for_each(|cid| self.gate.hold(&mut self.clients, cid, seq))
+            }
+            None => pending.into_iter().for_each(|cid| self.write_client(cid)),
+        }
+        if self.gate.newest().is_some() {
+            let done = self.srv.propagation.released(policy);
+            for cid in self.gate.release(&mut self.clients, done) {
+                self.write_client(cid);
+            }
         }
         // Clients killed by CLIENT KILL, SHUTDOWN or output limits.
         if !std::mem::take(&mut self.srv.close_pending) {
@@ -588,44 +537,18 @@ impl EventLoop {
     }
 
     fn write_client(&mut self, cid: usize) {
-        let mut close = false;
-        let mut want_writable = false;
-        let mut written = 0u64;
+        let mut close;
+        let want_writable;
+        let written;
         {
             let Some(c) = self.clients.get_mut(cid) else { return };
             c.write_pending = false;
+            let io = c.write_available();
+            (close, want_writable, written) = (io.closed, io.blocked, io.bytes as u64);
+            if c.out_pos == c.out.len() && c.close_after_reply {
+                close = true;
+            }
             let Some(sock) = c.sock.as_mut() else { return };
-            while c.out_pos < c.out.len() {
-                match sock.write(&c.out[c.out_pos..]) {
-                    Ok(0) => {
-                        close = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        c.out_pos += n;
-                        written += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        want_writable = true;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        close = true;
-                        break;
-                    }
-                }
-            }
-            if c.out_pos == c.out.len() {
-                c.out.clear();
-                c.out_pos = 0;
-                if c.out.capacity() > 64 * 1024 {
-                    c.out.shrink_to(16 * 1024);
-                }
-                if c.close_after_reply {
-                    close = true;
-                }
-            }
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
             } else {
@@ -680,6 +603,7 @@ impl EventLoop {
             }
             self.pending_write.retain(|&x| x != cid);
             self.paused.retain(|&x| x != cid);
+            self.gate.forget(cid);
         }
     }
 
@@ -690,6 +614,10 @@ impl EventLoop {
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
         let effort = self.srv.config.int(P::ActiveExpireEffort);
         expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
+        self.srv.propagation.feed_expired(&mut self.srv.ks);
+        crate::aof::rewrite::cron(&mut self.srv);
+        crate::memory::cron(&mut self.srv);
+        crate::rdb::save::cron(&mut self.srv);
         crate::notify::flush_expired(&mut self.srv);
         if self.srv.ks.tracking_on && !self.srv.ks.invalidated.is_empty() {
             let keys = std::mem::take(&mut self.srv.ks.invalidated);

@@ -2,8 +2,7 @@
 //!
 //! Values Keel has are real; values of features Keel does not have (replication, forks,
 //! defragmentation, threaded I/O, scripting) are the ones an idle Redis with that feature
-//! unused reports. Memory figures come from the kernel (`/proc/self/statm`): the allocator's
-//! own counters are later work, so `used_memory` is the resident set size for now.
+//! unused reports. Memory figures come from the allocator (see `memory/`).
 
 use crate::config::P;
 use crate::server::Ctx;
@@ -158,94 +157,74 @@ fn clients(ctx: &mut Ctx<'_>) -> String {
     out
 }
 
-/// Bytes as Redis's `bytesToHuman` prints them (`1.50M`).
-fn human(n: u64) -> String {
-    let units = [("B", 1u64), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)];
-    if n < 1024 {
-        return format!("{n}B");
-    }
-    let (unit, size) = units.iter().rev().find(|(_, s)| n >= *s).copied().unwrap_or(("B", 1));
-    format!("{:.2}{unit}", n as f64 / size as f64)
-}
-
-/// Resident set size in bytes, from `/proc/self/statm` (pages of 4 KiB).
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
-        .map(|pages| pages * 4096)
-        .unwrap_or(0)
-}
-
-fn total_system_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 fn memory(ctx: &mut Ctx<'_>) -> String {
-    let used = rss();
-    let maxmemory = ctx.srv.config.int(P::Maxmemory).max(0) as u64;
-    let sys = total_system_memory();
+    use crate::memory::human;
+    let rep = crate::memory::Report::gather(ctx.srv, ctx.clients);
+    let config = &ctx.srv.config;
+    let maxmemory = config.int(P::Maxmemory).max(0) as u64;
+    let sys = crate::memory::total_system_memory();
+    let lua = ctx.srv.scripting.used_memory() as u64;
+    const FUNCTIONS_VM: u64 = 32768;
+    let [alloc_frag, alloc_rss, rss_overhead, frag] = rep.ratios();
+    let ratio = |r: (f64, i64)| format!("{:.2}", r.0);
+    let bytes = |r: (f64, i64)| r.1.to_string();
     let mut out = String::new();
     let zero = || "0".to_string();
     fields(
         &mut out,
         &[
-            ("used_memory", used.to_string()),
-            ("used_memory_human", human(used)),
-            ("used_memory_rss", used.to_string()),
-            ("used_memory_rss_human", human(used)),
-            ("used_memory_peak", used.to_string()),
-            ("used_memory_peak_human", human(used)),
-            ("used_memory_peak_perc", "100.00%".into()),
-            ("used_memory_overhead", zero()),
-            ("used_memory_startup", zero()),
-            ("used_memory_dataset", used.to_string()),
-            ("used_memory_dataset_perc", "100.00%".into()),
-            ("allocator_allocated", used.to_string()),
-            ("allocator_active", used.to_string()),
-            ("allocator_resident", used.to_string()),
+            ("used_memory", rep.used.to_string()),
+            ("used_memory_human", human(rep.used)),
+            ("used_memory_rss", rep.rss.to_string()),
+            ("used_memory_rss_human", human(rep.rss)),
+            ("used_memory_peak", rep.peak.to_string()),
+            ("used_memory_peak_human", human(rep.peak)),
+            ("used_memory_peak_perc", format!("{:.2}%", rep.peak_perc())),
+            ("used_memory_overhead", rep.overhead.to_string()),
+            ("used_memory_startup", rep.startup.to_string()),
+            ("used_memory_dataset", rep.dataset.to_string()),
+            ("used_memory_dataset_perc", format!("{:.2}%", rep.dataset_perc())),
+            ("allocator_allocated", rep.alloc.allocated.to_string()),
+            ("allocator_active", rep.alloc.active.to_string()),
+            ("allocator_resident", rep.alloc.resident.to_string()),
             ("total_system_memory", sys.to_string()),
             ("total_system_memory_human", human(sys)),
-            ("used_memory_lua", "31744".into()),
-            ("used_memory_vm_eval", "31744".into()),
-            ("used_memory_lua_human", "31.00K".into()),
+            ("used_memory_lua", lua.to_string()),
+            ("used_memory_vm_eval", lua.to_string()),
+            ("used_memory_lua_human", human(lua)),
             ("used_memory_scripts_eval", zero()),
-            ("number_of_cached_scripts", zero()),
-            ("number_of_functions", zero()),
-            ("number_of_libraries", zero()),
-            ("used_memory_vm_functions", "32768".into()),
-            ("used_memory_vm_total", "64512".into()),
-            ("used_memory_vm_total_human", "63.00K".into()),
+            ("number_of_cached_scripts", ctx.srv.scripting.cached_scripts().to_string()),
+            ("number_of_functions", ctx.srv.scripting.functions.function_count().to_string()),
+            ("number_of_libraries", ctx.srv.scripting.functions.library_count().to_string()),
+            // The functions VM is not measured yet: an idle VM's figure.
+            ("used_memory_vm_functions", FUNCTIONS_VM.to_string()),
+            ("used_memory_vm_total", (lua + FUNCTIONS_VM).to_string()),
+            ("used_memory_vm_total_human", human(lua + FUNCTIONS_VM)),
             ("used_memory_functions", zero()),
             ("used_memory_scripts", zero()),
             ("used_memory_scripts_human", "0B".into()),
             ("maxmemory", maxmemory.to_string()),
             ("maxmemory_human", human(maxmemory)),
-            ("maxmemory_policy", ctx.srv.config.word(P::MaxmemoryPolicy).into()),
-            ("allocator_frag_ratio", "1.00".into()),
-            ("allocator_frag_bytes", zero()),
-            ("allocator_rss_ratio", "1.00".into()),
-            ("allocator_rss_bytes", zero()),
-            ("rss_overhead_ratio", "1.00".into()),
-            ("rss_overhead_bytes", zero()),
-            ("mem_fragmentation_ratio", "1.00".into()),
-            ("mem_fragmentation_bytes", zero()),
-            ("mem_not_counted_for_evict", zero()),
+            ("maxmemory_policy", config.word(P::MaxmemoryPolicy).into()),
+            // Keel's own early warning (maxmemory-warning-threshold).
+            ("maxmemory_warning_threshold", config.int(P::MaxmemoryWarningThreshold).to_string()),
+            ("maxmemory_warning_active", u8::from(ctx.srv.memory.warning_active).to_string()),
+            ("allocator_frag_ratio", ratio(alloc_frag)),
+            ("allocator_frag_bytes", bytes(alloc_frag)),
+            ("allocator_rss_ratio", ratio(alloc_rss)),
+            ("allocator_rss_bytes", bytes(alloc_rss)),
+            ("rss_overhead_ratio", ratio(rss_overhead)),
+            ("rss_overhead_bytes", bytes(rss_overhead)),
+            ("mem_fragmentation_ratio", ratio(frag)),
+            ("mem_fragmentation_bytes", bytes(frag)),
+            ("mem_not_counted_for_evict", rep.aof.to_string()),
             ("mem_replication_backlog", zero()),
             ("mem_total_replication_buffers", zero()),
             ("mem_clients_slaves", zero()),
-            ("mem_clients_normal", zero()),
+            ("mem_clients_normal", rep.clients.to_string()),
             ("mem_cluster_links", zero()),
-            ("mem_aof_buffer", zero()),
-            ("mem_allocator", "jemalloc".into()),
+            ("mem_aof_buffer", rep.aof.to_string()),
+            ("mem_allocator", crate::memory::allocator_name()),
             ("active_defrag_running", zero()),
             ("lazyfree_pending_objects", zero()),
             ("lazyfreed_objects", zero()),
@@ -256,8 +235,9 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
 
 fn persistence(ctx: &mut Ctx<'_>) -> String {
     let mut out = String::new();
+    let aof = &ctx.srv.propagation;
+    let status = |good: bool| if good { "ok" } else { "err" }.to_string();
     let z = || "0".to_string();
-    let none = || "-1".to_string();
     let ok = || "ok".to_string();
     fields(
         &mut out,
@@ -270,30 +250,49 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
             ("current_fork_perc", "0.00".into()),
             ("current_save_keys_processed", z()),
             ("current_save_keys_total", z()),
-            ("rdb_changes_since_last_save", ctx.srv.ks.dirty.to_string()),
-            ("rdb_bgsave_in_progress", z()),
+            (
+                "rdb_changes_since_last_save",
+                crate::rdb::save::changes_since_save(ctx.srv).to_string(),
+            ),
+            ("rdb_bgsave_in_progress", u8::from(ctx.srv.rdb.in_progress()).to_string()),
             ("rdb_last_save_time", ctx.srv.lastsave.to_string()),
-            ("rdb_last_bgsave_status", ok()),
-            ("rdb_last_bgsave_time_sec", none()),
-            ("rdb_current_bgsave_time_sec", none()),
-            ("rdb_saves", z()),
+            ("rdb_last_bgsave_status", if ctx.srv.rdb.last_ok { ok() } else { "err".into() }),
+            ("rdb_last_bgsave_time_sec", ctx.srv.rdb.last_bgsave_secs.to_string()),
+            ("rdb_current_bgsave_time_sec", ctx.srv.rdb.current_secs().to_string()),
+            ("rdb_saves", ctx.srv.rdb.saves.to_string()),
             ("rdb_last_cow_size", z()),
-            ("rdb_last_load_keys_expired", z()),
-            ("rdb_last_load_keys_loaded", z()),
-            ("aof_enabled", u8::from(ctx.srv.config.bool(P::Appendonly)).to_string()),
-            ("aof_rewrite_in_progress", z()),
-            ("aof_rewrite_scheduled", z()),
-            ("aof_last_rewrite_time_sec", none()),
-            ("aof_current_rewrite_time_sec", none()),
-            ("aof_last_bgrewrite_status", ok()),
-            ("aof_rewrites", z()),
-            ("aof_rewrites_consecutive_failures", z()),
-            ("aof_last_write_status", ok()),
+            ("rdb_last_load_keys_expired", ctx.srv.rdb.last_load.1.to_string()),
+            ("rdb_last_load_keys_loaded", ctx.srv.rdb.last_load.0.to_string()),
+            ("aof_enabled", u8::from(aof.log.is_some()).to_string()),
+            ("aof_rewrite_in_progress", u8::from(aof.rewrite_job.is_some()).to_string()),
+            ("aof_rewrite_scheduled", u8::from(aof.stats.rewrite_scheduled).to_string()),
+            ("aof_last_rewrite_time_sec", aof.stats.last_rewrite_secs.to_string()),
+            (
+                "aof_current_rewrite_time_sec",
+                aof.rewrite_job.as_ref().map_or(-1, |j| j.elapsed_secs() as i64).to_string(),
+            ),
+            ("aof_last_bgrewrite_status", status(aof.stats.last_rewrite_ok)),
+            ("aof_rewrites", aof.stats.rewrites.to_string()),
+            ("aof_rewrites_consecutive_failures", aof.stats.consecutive_failures.to_string()),
+            ("aof_last_write_status", status(aof.stats.last_write_ok)),
             ("aof_last_cow_size", z()),
             ("module_fork_in_progress", z()),
             ("module_fork_last_cow_size", z()),
         ],
     );
+    if aof.log.is_some() {
+        fields(
+            &mut out,
+            &[
+                ("aof_current_size", aof.stats.current_size.to_string()),
+                ("aof_base_size", aof.stats.base_size.to_string()),
+                ("aof_pending_rewrite", u8::from(aof.stats.rewrite_scheduled).to_string()),
+                ("aof_buffer_length", aof.buffered().to_string()),
+                ("aof_pending_bio_fsync", u8::from(aof.fsync_pending()).to_string()),
+                ("aof_delayed_fsync", aof.stats.delayed_fsync.to_string()),
+            ],
+        );
+    }
     out
 }
 
@@ -325,10 +324,16 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
             ("expired_stale_perc", format!("{:.2}", ks.expired_stale_perc * 100.0)),
             ("expired_time_cap_reached_count", ks.expired_time_cap_reached.to_string()),
             ("expire_cycle_cpu_milliseconds", (ks.expire_cycle_time_used / 1000).to_string()),
-            ("evicted_keys", z()),
+            ("evicted_keys", st.evicted_keys.to_string()),
             ("evicted_clients", z()),
-            ("total_eviction_exceeded_time", z()),
-            ("current_eviction_exceeded_time", z()),
+            (
+                "total_eviction_exceeded_time",
+                ctx.srv.memory.eviction.exceeded_total().as_millis().to_string(),
+            ),
+            (
+                "current_eviction_exceeded_time",
+                ctx.srv.memory.eviction.exceeded_current().as_millis().to_string(),
+            ),
             ("keyspace_hits", ks.hits.to_string()),
             ("keyspace_misses", ks.misses.to_string()),
             ("pubsub_channels", ctx.srv.pubsub.len(crate::pubsub::Kind::Channel).to_string()),
@@ -459,17 +464,4 @@ fn keyspace(ctx: &mut Ctx<'_>) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(0), "0B");
-        assert_eq!(human(1023), "1023B");
-        assert_eq!(human(1536), "1.50K");
-        assert_eq!(human(3 << 20), "3.00M");
-    }
 }

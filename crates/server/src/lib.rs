@@ -9,7 +9,8 @@
 //! - [`types`]: values and their encodings; no RESP, no error texts.
 //!
 //! Beside them: [`config`] (the parameter table), [`error`] (every error text), [`info`]
-//! (INFO rendering), [`stats`], [`aof`] (the persistence hook), [`log`].
+//! (INFO rendering), [`stats`], [`aof`] (the persistence hook), [`log`], [`memory`]
+//! (accounting, `maxmemory` eviction and the OOM gate).
 
 pub mod aof;
 pub mod args;
@@ -24,6 +25,7 @@ pub mod glob;
 pub mod info;
 pub mod keyspace;
 pub mod log;
+pub mod memory;
 pub mod net;
 pub mod notify;
 pub mod pubsub;

@@ -62,7 +62,18 @@ fn main() {
     if !pidfile.is_empty() {
         let _ = std::fs::write(&pidfile, format!("{pid}\n"));
     }
+    keel_server::memory::startup_checks(&el.srv);
     el.srv.log.warning("Server initialized");
+    if el.srv.config.bool(keel_server::config::P::Appendonly) {
+        if let Err(e) = keel_server::aof::load::start(&mut el.srv) {
+            el.srv.log.warning(&e);
+            std::process::exit(1);
+        }
+    }
+    if let Err(e) = keel_server::rdb::save::load_at_startup(&mut el.srv) {
+        el.srv.log.warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        std::process::exit(1);
+    }
     el.srv.log.notice("Ready to accept connections tcp");
     let code = el.run();
     std::process::exit(code);

@@ -92,6 +92,12 @@ pub struct Server {
     pub executable: String,
     /// The Lua VM and the script cache.
     pub scripting: crate::scripting::Scripting,
+    /// RDB snapshot state (saves, background save, last load).
+    pub rdb: crate::rdb::save::Persistence,
+    /// The running script and the busy-script network service.
+    pub busy: crate::scripting::busy::Busy,
+    /// Memory accounting, eviction state and the warning flag.
+    pub memory: crate::memory::Memory,
 }
 
 impl Server {
@@ -112,16 +118,17 @@ impl Server {
             role: 'C',
         };
         let now = wall_ms();
-        let aof_enabled = config.bool(P::Appendonly);
         let notify_flags = crate::notify::parse(config.str(P::NotifyKeyspaceEvents));
         let mut ks = Keyspace::new(dbs);
         crate::notify::configure(&mut ks, notify_flags);
+        crate::memory::configure(&mut ks, &config);
         Server {
             ks,
             port: config.int(P::Port) as u16,
             config,
             stats: Stats::default(),
-            propagation: Propagation::new(aof_enabled),
+            // Opened by `aof::load::start` once the working directory is set.
+            propagation: Propagation::default(),
             blocking: crate::blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             notify_flags,
@@ -142,6 +149,9 @@ impl Server {
             rng,
             cronloops: 0,
             scripting: crate::scripting::Scripting::default(),
+            rdb: crate::rdb::save::Persistence::default(),
+            busy: crate::scripting::busy::Busy::default(),
+            memory: crate::memory::Memory::new(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),

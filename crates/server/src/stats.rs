@@ -32,6 +32,8 @@ pub struct Stats {
     pub error_replies: u64,
     /// Errors refused before running a command (`unexpected_error_replies` is separate).
     pub rejected_calls: u64,
+    /// Keys evicted for `maxmemory` (`evicted_keys`).
+    pub evicted_keys: u64,
     /// Per command, keyed by full name (`get`, `client|list`).
     pub cmd: hashbrown::HashMap<String, CmdStat>,
     /// Per error code (`ERR`, `WRONGTYPE`...), sorted as INFO prints them.

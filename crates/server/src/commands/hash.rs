@@ -348,7 +348,10 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         Ok((sum, 1))
     })?;
     ctx.notify(class::HASH, "hincrbyfloat", &key);
-    Ok(Frame::Bulk(Bytes::from(sum)))
+    let sum = Bytes::from(sum);
+    // Replayed as the result, so float rounding cannot differ on reload.
+    ctx.propagate_as(vec![vec![Bytes::from_static(b"HSET"), key, field, sum.clone()]]);
+    Ok(Frame::Bulk(sum))
 }
 
 /// `HRANDFIELD key [count [WITHVALUES]]`: without count, one random field (or null); with

@@ -456,14 +456,23 @@ fn expire_generic(
     if refused {
         return Ok(Frame::Integer(0));
     }
+    // While the AOF is replayed a past time is stored as is: the log says when the key went.
     match u64::try_from(when) {
-        Ok(at) if at > ctx.now => {
+        Ok(at) if at > ctx.now || ctx.srv.ks.loading => {
             ctx.set_expire(&key, at);
             ctx.notify(class::GENERIC, "expire", &key);
+            // The AOF gets PEXPIREAT with the absolute time, the options kept (as Redis).
+            if name != "pexpireat" {
+                let mut argv = args.argv().to_vec();
+                argv[0] = Bytes::from_static(b"PEXPIREAT");
+                argv[2] = Bytes::from(at.to_string());
+                ctx.propagate_as(vec![argv]);
+            }
         }
         _ => {
             ctx.delete(&key);
             ctx.notify(class::GENERIC, "del", &key);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
         }
     }
     Ok(Frame::Integer(1))
@@ -567,7 +576,7 @@ fn copy(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if ctx.srv.ks.lookup_write(dst_db, &dst, now).is_some() && !replace {
         return Ok(Frame::Integer(0));
     }
-    entry.lru = crate::keyspace::lru_clock(now);
+    entry.lru = ctx.srv.ks.access.fresh(now);
     entry.unshared = true;
     ctx.srv.ks.put(dst_db, &dst, entry, expire);
     ctx.notify_in(dst_db, class::GENERIC, "copy_to", &dst);
@@ -642,13 +651,16 @@ fn object_idletime(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError
     })
 }
 
-/// `OBJECT FREQ key`: the access frequency counter; an error unless an LFU policy is set.
+/// `OBJECT FREQ key`: the LFU access counter (0..=255); an error unless an LFU policy is set.
 fn object_freq(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    object_with(ctx, args, |_, lfu, _| {
+    // The counter is reported after the decay it is owed, without storing it (OBJECT
+    // does not count as an access).
+    let access = ctx.srv.ks.access.clone();
+    object_with(ctx, args, |e, lfu, now| {
         if !lfu {
             return Err(CmdError::Static("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
         }
-        Err(CmdError::Static("ERR OBJECT FREQ is not supported by Keel yet"))
+        Ok(Frame::Integer(i64::from(access.decayed(e.lru, now))))
     })
 }
 

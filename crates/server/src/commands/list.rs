@@ -657,6 +657,7 @@ fn parse_mpop(args: &mut Args) -> Result<MpopArgs, CmdError> {
 fn mpop(ctx: &mut Ctx<'_>, m: &MpopArgs) -> Result<Option<Frame>, CmdError> {
     for key in &m.keys {
         if let Some(items) = pop_values(ctx, key, m.front, m.count)? {
+            ctx.propagate_pop(if m.front { "LPOP" } else { "RPOP" }, key, Some(items.len()));
             return Ok(Some(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(items)])));
         }
     }
@@ -688,6 +689,7 @@ fn bpop_cmd(ctx: &mut Ctx<'_>, args: &mut Args, front: bool) -> Result<Frame, Cm
     for key in &keys {
         if let Some(mut items) = pop_values(ctx, key, front, 1)? {
             if let Some(v) = items.pop() {
+                ctx.propagate_pop(if front { "LPOP" } else { "RPOP" }, key, None);
                 return Ok(Frame::Array(vec![Frame::Bulk(key.clone()), v]));
             }
         }
@@ -705,38 +707,43 @@ fn brpop(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     bpop_cmd(ctx, args, false)
 }
 
-/// The blocking move: moves like LMOVE, or waits on `src`. A client that cannot block gets
-/// a null bulk, but a timeout replies with a null array, as in Redis.
+/// The blocking move (`argv` = `<cmd> source destination ... timeout`): moves like LMOVE,
+/// or waits on the source. A client that cannot block gets a null bulk, but a timeout
+/// replies with a null array, as in Redis. A move is logged as `logged_as` with the same
+/// arguments but the timeout (RPOPLPUSH, LMOVE).
 fn blocking_move(
     ctx: &mut Ctx<'_>,
-    src: Bytes,
-    dst: &[u8],
-    from: bool,
-    to: bool,
+    logged_as: &'static [u8],
+    argv: &[Bytes],
+    (from, to): (bool, bool),
     deadline: Deadline,
 ) -> Result<Frame, CmdError> {
-    match move_value(ctx, &src, dst, from, to)? {
-        Some(v) => Ok(Frame::Bulk(v)),
+    let src = argv[1].clone();
+    match move_value(ctx, &src, &argv[2], from, to)? {
+        Some(v) => {
+            let mut logged = argv[..argv.len() - 1].to_vec();
+            logged[0] = Bytes::from_static(logged_as);
+            ctx.propagate_as(vec![logged]);
+            Ok(Frame::Bulk(v))
+        }
         None => Ok(block_or(ctx, vec![src], deadline, Frame::Null)),
     }
 }
 
 /// `BRPOPLPUSH source destination timeout`
 fn brpoplpush(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let src = args.next_bytes()?;
-    let dst = args.next_bytes()?;
+    args.seek(3);
     let deadline = blocking::parse_timeout(args.next_ref()?, ctx.now)?;
-    blocking_move(ctx, src, &dst, false, true, deadline)
+    blocking_move(ctx, b"RPOPLPUSH", args.argv(), (false, true), deadline)
 }
 
 /// `BLMOVE source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout`
 fn blmove(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let src = args.next_bytes()?;
-    let dst = args.next_bytes()?;
+    args.seek(3);
     let from = parse_end(args.next_ref()?)?;
     let to = parse_end(args.next_ref()?)?;
     let deadline = blocking::parse_timeout(args.next_ref()?, ctx.now)?;
-    blocking_move(ctx, src, &dst, from, to, deadline)
+    blocking_move(ctx, b"LMOVE", args.argv(), (from, to), deadline)
 }
 
 /// `BLMPOP timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`

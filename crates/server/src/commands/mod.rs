@@ -7,12 +7,15 @@
 pub mod bitmap;
 pub mod client;
 pub mod connection;
+pub mod dump;
+pub mod function;
 pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -42,10 +45,13 @@ const FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     scripting::COMMANDS,
+    function::COMMANDS,
     stream::COMMANDS,
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,
+    memory::COMMANDS,
+    dump::COMMANDS,
     introspection::COMMANDS,
 ];
 

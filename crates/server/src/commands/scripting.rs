@@ -10,20 +10,20 @@ use super::spec::{acl, flags::*, CommandSpec, KeyPos, KeySpec};
 use crate::args::Args;
 use crate::dispatch;
 use crate::error::CmdError;
-use crate::log::Level;
 use crate::net::client::Client;
+use crate::scripting::busy;
 use crate::scripting::lua::{self, Outcome};
 use crate::server::{Ctx, Server};
 use bytes::Bytes;
-use mlua::{MultiValue, Value};
+use mlua::{Function, MultiValue, Value};
 use resp::Frame;
 use slab::Slab;
 use std::cell::RefCell;
 
-const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
-const RW_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RW", "access", "update"])
+pub(super) const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
+pub(super) const RW_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RW", "access", "update"])
     .notes("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE")];
-const RO_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RO", "access"])
+pub(super) const RO_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RO", "access"])
     .notes("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS")];
 const SHA_RW_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RW", "access", "update"])];
 const SHA_RO_KEYS: &[KeySpec] = &[KeySpec::keynum(2, &["RO", "access"])];
@@ -143,6 +143,7 @@ struct Bridge<'a> {
     clients: &'a mut Slab<Client>,
     cid: usize,
     read_only: bool,
+    allow_oom: bool,
     /// Set by `redis.setresp(3)`.
     resp3: bool,
 }
@@ -161,16 +162,20 @@ fn run_script(
     let found = if by_sha {
         let sha = String::from_utf8_lossy(&script).to_ascii_lowercase();
         match loaded.scripts.get(&sha).cloned() {
-            Some(f) => key_count(args).map(|n| (n, sha, f)),
+            Some(s) => key_count(args, CmdError::NotInteger).map(|n| (n, sha, s)),
             None => Err(CmdError::Static("NOSCRIPT No matching script. Please use EVAL.")),
         }
     } else {
-        key_count(args).and_then(|n| {
-            let (sha, f) = loaded.load(&script).map_err(CmdError::dynamic)?;
-            Ok((n, sha, f))
+        key_count(args, CmdError::NotInteger).and_then(|n| {
+            let (sha, s) = loaded.load(&script).map_err(CmdError::dynamic)?;
+            Ok((n, sha, s))
         })
     };
-    let (numkeys, sha, function) = match found {
+    let found = found.and_then(|(n, sha, s)| {
+        s.flags.check_run(read_only).map_err(CmdError::Static)?;
+        Ok((n, sha, s))
+    });
+    let (numkeys, sha, script) = match found {
         Ok(found) => found,
         Err(e) => {
             ctx.srv.scripting.put_back(loaded);
@@ -178,29 +183,81 @@ fn run_script(
         }
     };
     let (keys, argv) = args.rest().split_at(numkeys);
+    let run = Invocation {
+        function: &script.function,
+        keys,
+        argv,
+        read_only: script.flags.read_only(read_only),
+        allow_oom: script.flags.allows_oom(),
+        command: &[],
+        name: &sha,
+        eval: true,
+    };
+    let result = run_in(ctx, &loaded.vm, run);
+    ctx.srv.scripting.put_back(loaded);
+    result
+}
+
+/// One run of an EVAL script or a function.
+pub(super) struct Invocation<'a> {
+    /// The compiled script, or the function's callback.
+    pub function: &'a Function,
+    /// The key arguments.
+    pub keys: &'a [Bytes],
+    /// The other arguments.
+    pub argv: &'a [Bytes],
+    /// Write commands are refused (an `_RO` command or a `no-writes` script).
+    pub read_only: bool,
+    /// The script declared `allow-oom`: it may write above `maxmemory`.
+    pub allow_oom: bool,
+    /// The FCALL command line (FUNCTION STATS shows it); empty for EVAL.
+    pub command: &'a [Bytes],
+    /// The SHA1 (EVAL) or the function name, which errors end with.
+    pub name: &'a str,
+    /// EVAL (KEYS and ARGV globals) rather than FCALL (keys and arguments as parameters).
+    pub eval: bool,
+}
+
+/// Runs a script or function in `vm` (taken out of the server's scripting state by the
+/// caller) as the calling client, and turns what it returns or raises into the reply.
+pub(super) fn run_in(
+    ctx: &mut Ctx<'_>,
+    vm: &lua::Vm,
+    run: Invocation<'_>,
+) -> Result<Frame, CmdError> {
     let saved_clock = ctx.srv.fixed_clock.replace(ctx.now);
     let saved_exec = std::mem::replace(&mut ctx.client().in_exec, true);
     let saved_cmd = ctx.client_ref().last_cmd;
+    // Redis names an EVAL script's Lua function `f_<sha1>`; a function goes by its name.
+    let name = if run.eval { format!("f_{}", run.name) } else { run.name.to_string() };
+    let outer = ctx.srv.busy.begin(ctx.cid, run.eval, name, run.command.to_vec());
+    // The AOF gets a script's writes as the commands it ran, in one MULTI/EXEC.
+    ctx.srv.propagation.begin_multi();
     let bridge = RefCell::new(Bridge {
         srv: &mut *ctx.srv,
         clients: &mut *ctx.clients,
         cid: ctx.cid,
-        read_only,
+        read_only: run.read_only,
+        allow_oom: run.allow_oom,
         resp3: false,
     });
-    let vm = &loaded.vm;
     let result = vm.lua.scope(|scope| {
         let f = scope.create_function(|lua, (kind, rest): (mlua::LuaString, MultiValue)| {
             let mut b = bridge.borrow_mut();
             library_call(lua, &mut b, &kind.as_bytes(), rest)
         })?;
-        vm.run(&function, keys, argv, f)
+        vm.run(run.function, run.keys, run.argv, run.eval, f)
     });
     let resp3 = bridge.into_inner().resp3;
+    ctx.srv.busy.running = outer;
+    if ctx.srv.shutdown == Some(crate::server::ShutdownMode::NoSave) {
+        ctx.srv.propagation.discard_multi();
+    } else {
+        ctx.srv.propagation.end_multi();
+    }
     ctx.srv.fixed_clock = saved_clock;
     ctx.client().in_exec = saved_exec;
     ctx.client().last_cmd = saved_cmd;
-    ctx.srv.scripting.put_back(loaded);
     match result.map_err(lua_failure)? {
         Outcome::Value(v) => match lua::lua_to_frame(&v, resp3) {
             Frame::Error(text) => Err(CmdError::dynamic(text.to_vec())),
@@ -208,7 +265,7 @@ fn run_script(
         },
         Outcome::Error(text, place) => {
             let mut msg = text.to_vec();
-            msg.extend_from_slice(format!(" script: {sha}").as_bytes());
+            msg.extend_from_slice(format!(" script: {}", run.name).as_bytes());
             if let Some((source, line)) = place {
                 msg.extend_from_slice(format!(", on {source}:{line}.").as_bytes());
             }
@@ -217,9 +274,10 @@ fn run_script(
     }
 }
 
-/// Reads numkeys and checks it against the arguments that follow.
-fn key_count(args: &mut Args) -> Result<usize, CmdError> {
-    let numkeys = args.next_i64()?;
+/// Reads numkeys and checks it against the arguments that follow; `not_integer` is the
+/// error for a count that is not an integer (EVAL and FCALL word it differently).
+pub(super) fn key_count(args: &mut Args, not_integer: CmdError) -> Result<usize, CmdError> {
+    let numkeys = args.next_i64().map_err(|_| not_integer)?;
     if numkeys < 0 {
         return Err(CmdError::Static("ERR Number of keys can't be negative"));
     }
@@ -230,7 +288,7 @@ fn key_count(args: &mut Args) -> Result<usize, CmdError> {
 }
 
 /// An internal Lua failure (out of memory, a broken VM) as an error reply.
-fn lua_failure(e: mlua::Error) -> CmdError {
+pub(super) fn lua_failure(e: mlua::Error) -> CmdError {
     CmdError::dynamic(format!("ERR Lua failure: {e}"))
 }
 
@@ -261,24 +319,25 @@ fn library_call(
             Err(e) => raise(e.as_bytes()),
         },
         b"log" => {
-            let mut it = rest.into_iter();
-            let level = match it.next() {
-                Some(Value::Integer(0)) => Level::Debug,
-                Some(Value::Integer(1)) => Level::Verbose,
-                Some(Value::Integer(2)) => Level::Notice,
-                _ => Level::Warning,
-            };
-            if let Some(Value::String(msg)) = it.next() {
-                b.srv.log.log(level, &String::from_utf8_lossy(&msg.as_bytes()));
-            }
+            lua::log_line(&b.srv.log, rest);
             Ok((Value::Nil, false))
         }
+        b"tick" => Ok((stop_value(lua, busy::tick(b.srv, b.clients))?, false)),
+        b"stopping" => Ok((stop_value(lua, busy::stop_reason(b.srv))?, false)),
         b"setresp" => {
             b.resp3 = matches!(rest.into_iter().next(), Some(Value::Integer(3)));
             Ok((Value::Nil, false))
         }
         _ => raise(b"ERR unknown redis library call"),
     }
+}
+
+/// The error a stopping script must raise, as a Lua string, or nil.
+fn stop_value(lua: &mlua::Lua, stop: Option<&'static [u8]>) -> mlua::Result<Value> {
+    Ok(match stop {
+        Some(text) => Value::String(lua.create_string(text)?),
+        None => Value::Nil,
+    })
 }
 
 const NO_ARGS: &[u8] = b"ERR Please specify at least one argument for this redis lib call";
@@ -305,9 +364,30 @@ fn run_command(b: &mut Bridge<'_>, args: MultiValue) -> Frame {
     if b.read_only && spec.has(WRITE) {
         return err(b"ERR Write commands are not allowed from read-only scripts.");
     }
+    let wrote = b.srv.busy.running.as_ref().is_some_and(|r| r.wrote);
+    // Redis 7's rule: over maxmemory at the script's start (the gate's finding), its first
+    // denyoom write is refused; once it has written it runs to the end, never half-applied.
+    if spec.has(DENYOOM) && !b.allow_oom && !wrote && b.srv.memory.over_limit {
+        return Frame::Error(Bytes::from(CmdError::Oom.text()));
+    }
+    if spec.has(WRITE) {
+        // From its first write on, the script can no longer be killed.
+        b.srv.busy.mark_write();
+    }
+    // Redis runs script commands on a fake client speaking the script's protocol (RESP2 unless
+    // `redis.setresp(3)`), whatever the caller negotiated; handlers that shape their reply by
+    // protocol (ZRANGE WITHSCORES pairs, ...) must see that one, so the caller's is swapped out
+    // for the duration of the command.
+    let script_proto = if b.resp3 { resp::Proto::Resp3 } else { resp::Proto::Resp2 };
+    let caller_proto =
+        b.clients.get_mut(b.cid).map(|c| std::mem::replace(&mut c.proto, script_proto));
     // A blocking command cannot park a client inside a script (`in_exec` is set), so a
     // reply always comes back.
-    dispatch::execute(b.srv, b.clients, b.cid, argv).unwrap_or(Frame::NullArray)
+    let reply = dispatch::execute(b.srv, b.clients, b.cid, argv).unwrap_or(Frame::NullArray);
+    if let (Some(proto), Some(c)) = (caller_proto, b.clients.get_mut(b.cid)) {
+        c.proto = proto;
+    }
+    reply
 }
 
 /// `SCRIPT LOAD script`: compiles and caches a script, replying with its SHA1.
@@ -342,9 +422,15 @@ fn script_flush(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::ok())
 }
 
-/// `SCRIPT KILL`: scripts cannot be interrupted yet, so there is never one to kill.
-fn script_kill(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
-    Err(CmdError::Static("NOTBUSY No scripts in execution right now."))
+/// `SCRIPT KILL`: stops the running EVAL script.
+fn script_kill(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    kill_running(ctx, true)
+}
+
+/// SCRIPT KILL (`eval`) and FUNCTION KILL: stops the running script of that kind; it ends
+/// at its next count hook (see `scripting::busy`).
+pub(super) fn kill_running(ctx: &mut Ctx<'_>, eval: bool) -> Result<Frame, CmdError> {
+    ctx.srv.busy.kill(eval).map(|()| Frame::ok())
 }
 
 /// `SCRIPT DEBUG YES|SYNC|NO`: only NO is accepted, because Keel has no Lua debugger.

@@ -81,7 +81,31 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)"),
     CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, 0, KeyPos::NONE, debug)
         .doc("server", "1.0.0", "A container for debugging commands.", "Depends on subcommand."),
+    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, 0, KeyPos::NONE, bgrewriteaof)
+        .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "O(1)"),
 ];
+
+/// `BGREWRITEAOF`: a new BASE from a snapshot of the dataset, written by a thread (see
+/// `aof/rewrite.rs`).
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    // As Redis with a fork child busy: a running BGSAVE defers the rewrite until it ends.
+    if ctx.srv.propagation.rewrite_job.is_none() && ctx.srv.rdb.in_progress() {
+        ctx.srv.propagation.stats.rewrite_scheduled = true;
+        return Ok(Frame::simple("Background append only file rewriting scheduled"));
+    }
+    match crate::aof::rewrite::start(ctx.srv) {
+        Ok(()) => Ok(Frame::simple("Background append only file rewriting started")),
+        Err(crate::aof::rewrite::StartError::InProgress) => {
+            Err(CmdError::Static("ERR Background append only file rewriting already in progress"))
+        }
+        Err(crate::aof::rewrite::StartError::Io(e)) => {
+            ctx.srv.log.warning(&format!("Can't rewrite append only file in background: {e}"));
+            Err(CmdError::Static(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
+        }
+    }
+}
 
 /// `DBSIZE`.
 fn dbsize(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
@@ -174,6 +198,14 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         // Shutdown in Keel is immediate, so there is never one in progress to abort.
         return Err(CmdError::Static("ERR No shutdown in progress."));
     }
+    // Past busy-reply-threshold only SHUTDOWN NOSAVE may stop the server: saving would
+    // persist a script's half-applied writes.
+    if let Some(r) = ctx.srv.busy.running.as_ref().filter(|r| r.timed_out) {
+        if mode != ShutdownMode::NoSave {
+            return Err(crate::scripting::busy::busy_error(r.eval));
+        }
+    }
+    crate::rdb::save::save_on_shutdown(ctx.srv, mode)?;
     ctx.srv.shutdown = Some(mode);
     ctx.srv.suppress_reply = true;
     ctx.client().close_asap = true;
@@ -181,7 +213,8 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::ok())
 }
 
-/// `DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | HELP`: the few debugging tools tests use.
+/// `DEBUG RELOAD | SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | HELP`: the few debugging tools
+/// tests use.
 /// Refused unless `enable-debug-command` allows it, as in Redis.
 fn debug(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let allowed = match ctx.srv.config.word(P::EnableDebugCommand) {
@@ -197,6 +230,8 @@ fn debug(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if sub.eq_ignore_ascii_case(b"help") && n == 0 {
         return Ok(help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "RELOAD",
+            "    Save the RDB on disk and reload it back to memory.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -214,6 +249,10 @@ fn debug(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         let dur =
             std::time::Duration::try_from_secs_f64(secs.clamp(0.0, 3600.0)).unwrap_or_default();
         std::thread::sleep(dur);
+        return Ok(Frame::ok());
+    }
+    if sub.eq_ignore_ascii_case(b"reload") && n == 0 {
+        crate::rdb::save::debug_reload(ctx.srv)?;
         return Ok(Frame::ok());
     }
     if sub.eq_ignore_ascii_case(b"set-active-expire") && n == 1 {
@@ -350,7 +389,7 @@ fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize], argv: &[bytes::Bytes]) {
             ctx.srv.log.level = level;
         }
         if i == P::Appendonly as usize {
-            ctx.srv.propagation.enabled = ctx.srv.config.bool(P::Appendonly);
+            crate::aof::set_appendonly(ctx.srv, ctx.srv.config.bool(P::Appendonly));
         }
         if i == P::NotifyKeyspaceEvents as usize {
             // Parsed from the value as given: the stored text is how CONFIG GET shows it,
@@ -359,6 +398,7 @@ fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize], argv: &[bytes::Bytes]) {
             ctx.srv.notify_flags = flags;
             crate::notify::configure(&mut ctx.srv.ks, flags);
         }
+        crate::memory::config_changed(ctx.srv, i);
     }
 }
 

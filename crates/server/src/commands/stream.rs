@@ -306,6 +306,8 @@ fn node_limits(ctx: &Ctx<'_>) -> (usize, usize) {
 struct TrimArgs {
     how: Option<Trim>,
     approx: bool,
+    /// Argument index of the `~`, rewritten for the AOF by [`propagate_exact_trim`].
+    approx_at: usize,
     limit: usize,
     nomkstream: bool,
 }
@@ -330,6 +332,7 @@ fn parse_trim_args(ctx: &Ctx<'_>, args: &mut Args, xadd: bool) -> Result<TrimArg
             if args.remaining() >= 2 {
                 if args.rest().first().is_some_and(|a| &a[..] == b"~") {
                     t.approx = true;
+                    t.approx_at = args.pos();
                     args.next_ref()?;
                 } else if args.rest().first().is_some_and(|a| &a[..] == b"=") {
                     args.next_ref()?;
@@ -371,6 +374,9 @@ fn parse_trim_args(ctx: &Ctx<'_>, args: &mut Args, xadd: bool) -> Result<TrimArg
         ));
     }
     match limit {
+        // The AOF holds approximate trims rewritten as exact ones, LIMIT kept (as Redis
+        // writes them): replaying one ignores the LIMIT.
+        Some(_) if ctx.srv.ks.loading && !t.approx => t.limit = 0,
         Some(_) if !t.approx => {
             return Err(CmdError::Static(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
@@ -384,6 +390,21 @@ fn parse_trim_args(ctx: &Ctx<'_>, args: &mut Args, xadd: bool) -> Result<TrimArg
         None => t.limit = 0,
     }
     Ok(t)
+}
+
+/// An approximate trim depends on how entries fall into nodes: the AOF gets it as an exact
+/// trim to where it stopped (`= <length>` or `= <first id>`), as Redis writes it.
+fn propagate_exact_trim(args: &mut Args, s: &StreamValue, t: &TrimArgs) {
+    if !t.approx {
+        return;
+    }
+    let threshold = match t.how {
+        Some(Trim::MaxLen(_)) => s.len().to_string(),
+        Some(Trim::MinId(_)) => s.first_id.to_string(),
+        None => return,
+    };
+    args.set(t.approx_at, Bytes::from_static(b"="));
+    args.set(t.approx_at + 1, Bytes::from(threshold));
 }
 
 /// Applies trimming options to a stream; returns the number of entries removed.
@@ -460,6 +481,7 @@ fn xadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     };
     s.append(id, &fields, max_bytes, max_entries);
     let trimmed = apply_trim(s, &t);
+    propagate_exact_trim(args, s, &t);
     ctx.srv.ks.mark_dirty(1);
     ctx.notify(class::STREAM, "xadd", &key);
     if trimmed > 0 {
@@ -556,6 +578,7 @@ fn xtrim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let t = parse_trim_args(ctx, args, false)?;
     let Some(s) = ctx.stream_write(&key)? else { return Ok(Frame::Integer(0)) };
     let n = apply_trim(s, &t);
+    propagate_exact_trim(args, s, &t);
     if n > 0 {
         ctx.srv.ks.mark_dirty(n as u64);
         ctx.notify(class::STREAM, "xtrim", &key);
@@ -771,9 +794,23 @@ fn read_group_stream(
     count: usize,
     noack: bool,
     now: u64,
-) -> Option<(Option<Frame>, bool)> {
+) -> Option<(Option<Frame>, bool, Vec<Vec<Bytes>>)> {
     let mut g = s.groups.remove(group)?;
     let created = touch_consumer(&mut g, consumer, now);
+    // What the AOF gets, as Redis writes it: a new consumer only under NOACK (otherwise the
+    // XCLAIMs create it), an XCLAIM per delivered entry, or under NOACK the group's new
+    // position; re-reading the history is not written.
+    let mut logged = Vec::new();
+    let key = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    if created && noack {
+        logged.push(vec![
+            key("XGROUP"),
+            key("CREATECONSUMER"),
+            Bytes::new(),
+            Bytes::copy_from_slice(group),
+            consumer.clone(),
+        ]);
+    }
     let reply = match id {
         None => {
             let after = g.last_id.incr();
@@ -793,7 +830,22 @@ fn read_group_stream(
                     s.advance_group(&mut g, *eid);
                     if !noack {
                         claim_pending(&mut g, *eid, consumer, now, 1);
+                        logged.extend(xclaim_form(&[], group, *eid, &g));
                     }
+                }
+                if noack {
+                    let read = g
+                        .entries_read
+                        .map_or(Bytes::from_static(b"-1"), |n| Bytes::from(n.to_string()));
+                    logged.push(vec![
+                        key("XGROUP"),
+                        key("SETID"),
+                        Bytes::new(),
+                        Bytes::copy_from_slice(group),
+                        Bytes::from(g.last_id.to_string()),
+                        key("ENTRIESREAD"),
+                        read,
+                    ]);
                 }
                 Some(entries_frame(entries))
             }
@@ -820,7 +872,30 @@ fn read_group_stream(
         }
     };
     s.groups.insert(Bytes::copy_from_slice(group), g);
-    Some((reply, created))
+    Some((reply, created, logged))
+}
+
+/// How Redis writes a delivery or claim to the AOF: an XCLAIM that recreates pending entry
+/// `id` exactly (owner, delivery time and count) and the group's last delivered ID.
+fn xclaim_form(key: &[u8], group: &[u8], id: StreamId, g: &Group) -> Option<Vec<Bytes>> {
+    let p = g.pel.get(&id)?;
+    let text = |s: String| Bytes::from(s);
+    Some(vec![
+        Bytes::from_static(b"XCLAIM"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        p.consumer.clone(),
+        Bytes::from_static(b"0"),
+        text(id.to_string()),
+        Bytes::from_static(b"TIME"),
+        text(p.delivery_time.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        text(p.delivery_count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+        Bytes::from_static(b"LASTID"),
+        text(g.last_id.to_string()),
+    ])
 }
 
 /// Makes `consumer` own pending entry `id` with the given delivery time and count.
@@ -865,10 +940,17 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
     let now = ctx.now;
     let mut out = Vec::new();
+    let mut logged = Vec::new();
     for (key, id) in &wanted {
         let Some(s) = ctx.stream_write(key)? else { continue };
         let served = read_group_stream(s, &group, &consumer, *id, r.count, r.noack, now);
-        let Some((reply, created)) = served else { continue };
+        let Some((reply, created, mut forms)) = served else { continue };
+        // The key slot (left empty by the reader, which does not know it) is filled here.
+        for argv in &mut forms {
+            let at = if &argv[0][..] == b"XCLAIM" { 1 } else { 2 };
+            argv[at] = key.clone();
+        }
+        logged.extend(forms);
         if let Some(f) = reply {
             out.push((Frame::Bulk(key.clone()), f));
         }
@@ -878,6 +960,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             ctx.notify(class::STREAM, "xgroup-createconsumer", key);
         }
     }
+    ctx.propagate_as(logged);
     if !out.is_empty() {
         ctx.srv.ks.mark_dirty(1);
         return Ok(read_reply(ctx, out));
@@ -1093,6 +1176,7 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         g.last_id = last_id;
     }
     let mut out = Vec::new();
+    let mut claimed = Vec::new();
     for id in ids {
         let fields = s.get(id);
         if fields.is_none() {
@@ -1120,9 +1204,12 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         if let Some(c) = g.consumers.get_mut(&consumer) {
             c.active_time = Some(now);
         }
+        claimed.push(id);
         out.push(if justid { id_frame(id) } else { entry_frame(id, fields) });
     }
+    let logged = claimed.iter().filter_map(|&id| xclaim_form(&key, &group, id, &g)).collect();
     s.groups.insert(group, g);
+    ctx.propagate_as(logged);
     ctx.srv.ks.mark_dirty(1);
     if created {
         ctx.notify(class::STREAM, "xgroup-createconsumer", &key);
@@ -1162,6 +1249,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let mut attempts = count * FACTOR;
     let mut remaining = count;
     let mut claimed = Vec::new();
+    let mut claimed_ids = Vec::new();
     let mut deleted = Vec::new();
     let mut cursor = Some(start);
     while attempts > 0 && remaining > 0 {
@@ -1191,13 +1279,16 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                     c.active_time = Some(now);
                 }
                 claim_pending(&mut g, id, &consumer, now, n);
+                claimed_ids.push(id);
                 claimed.push(if justid { id_frame(id) } else { entry_frame(id, Some(fields)) });
                 remaining -= 1;
             }
         }
     }
     let next = cursor.and_then(|c| g.pel.range(c..).next().map(|(k, _)| *k)).unwrap_or_default();
+    let logged = claimed_ids.iter().filter_map(|&id| xclaim_form(&key, &group, id, &g)).collect();
     s.groups.insert(group, g);
+    ctx.propagate_as(logged);
     ctx.srv.ks.mark_dirty(1);
     if created {
         ctx.notify(class::STREAM, "xgroup-createconsumer", &key);

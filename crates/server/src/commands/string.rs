@@ -346,6 +346,16 @@ fn set_generic(
         // removed by lazy or active expiry, as in Redis.
         ctx.set_expire(key, when);
         ctx.notify(class::GENERIC, "expire", key);
+        // The AOF gets an absolute time (Redis 7's form), whatever form the client used.
+        if o.expire.as_ref().is_some_and(|(k, _)| *k != ExpireKind::PxAt) {
+            ctx.propagate_as(vec![vec![
+                Bytes::from_static(b"SET"),
+                Bytes::copy_from_slice(key),
+                Bytes::copy_from_slice(value),
+                Bytes::from_static(b"PXAT"),
+                Bytes::from(when.to_string()),
+            ]]);
+        }
     }
     Ok(SetOutcome { written: true, old })
 }
@@ -441,16 +451,24 @@ fn getex(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         Some((kind, raw)) => {
             let when = expire_at_ms(ctx, *kind, raw)?;
             // An absolute time already past deletes the key right away, as Redis does.
+            let k = Bytes::copy_from_slice(&key);
             if !kind.relative() && when <= ctx.now {
                 ctx.delete(&key);
                 ctx.notify(class::GENERIC, "del", &key);
+                ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), k]]);
             } else {
                 ctx.set_expire(&key, when);
                 ctx.notify(class::GENERIC, "expire", &key);
+                let at = Bytes::from(when.to_string());
+                ctx.propagate_as(vec![vec![Bytes::from_static(b"PEXPIREAT"), k, at]]);
             }
         }
         None if o.persist && ctx.srv.ks.persist(db, &key) => {
             ctx.notify(class::GENERIC, "persist", &key);
+            ctx.propagate_as(vec![vec![
+                Bytes::from_static(b"PERSIST"),
+                Bytes::copy_from_slice(&key),
+            ]]);
         }
         None => {}
     }
@@ -655,7 +673,15 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         })?;
     ctx.set_value(&key, Value::Str(StrValue::from_bytes_no_int(&sum)), true);
     ctx.notify(class::STRING, "incrbyfloat", &key);
-    Ok(Frame::Bulk(Bytes::from(sum)))
+    let sum = Bytes::from(sum);
+    // Replayed as the result, not the addition: float rounding must not differ on reload.
+    ctx.propagate_as(vec![vec![
+        Bytes::from_static(b"SET"),
+        Bytes::copy_from_slice(&key),
+        sum.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]]);
+    Ok(Frame::Bulk(sum))
 }
 
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]`: the longest

@@ -10,8 +10,8 @@ use super::spec::{acl, flags::*, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::dispatch;
 use crate::error::CmdError;
-use crate::net::client::MultiState;
-use crate::server::Ctx;
+use crate::net::client::{Client, MultiState};
+use crate::server::{Ctx, Server};
 use resp::Frame;
 
 /// The transactions family's table.
@@ -112,11 +112,14 @@ fn exec(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
         return Ok(Frame::NullArray);
     }
     ctx.client().in_exec = true;
+    // The AOF replays the transaction's writes atomically (MULTI/EXEC around them).
+    ctx.srv.propagation.begin_multi();
     let mut replies = Vec::with_capacity(state.queue.len());
     for argv in state.queue {
         let reply = dispatch::execute(ctx.srv, ctx.clients, ctx.cid, argv);
         replies.push(reply.unwrap_or(Frame::NullArray));
     }
+    ctx.srv.propagation.end_multi();
     ctx.client().in_exec = false;
     Ok(Frame::Array(replies))
 }
@@ -166,8 +169,21 @@ fn unwatch(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 
 /// Forgets every key the calling client watches.
 pub fn unwatch_all(ctx: &mut Ctx<'_>) {
-    let id = ctx.client_ref().id;
-    let keys: Vec<(usize, bytes::Bytes)> =
-        ctx.client().watched.drain(..).map(|(d, k, _)| (d, k)).collect();
-    ctx.srv.ks.watches.unwatch_all(id, &keys);
+    unwatch_client(ctx.srv, &mut ctx.clients[ctx.cid]);
+}
+
+/// Forgets every key `c` watches.
+pub fn unwatch_client(srv: &mut Server, c: &mut Client) {
+    let keys: Vec<(usize, bytes::Bytes)> = c.watched.drain(..).map(|(d, k, _)| (d, k)).collect();
+    srv.ks.watches.unwatch_all(c.id, &keys);
+}
+
+/// Ends `c`'s transaction because its EXEC was refused before running (busy script, OOM,
+/// arity...): Redis answers EXECABORT naming the refusal, without its `ERR ` code.
+pub fn abort_exec(srv: &mut Server, c: &mut Client, refusal: &CmdError) -> CmdError {
+    c.multi = None;
+    unwatch_client(srv, c);
+    let text = refusal.text();
+    let reason = text.strip_prefix(b"ERR ").unwrap_or(&text);
+    CmdError::dynamic([b"EXECABORT Transaction discarded because of: ".as_slice(), reason].concat())
 }

@@ -1084,6 +1084,7 @@ fn bzpop_generic(ctx: &mut Ctx<'_>, args: &mut Args, max: bool) -> Result<Frame,
             items.push(Frame::bulk(&m));
             items.push(Frame::Double(s));
         }
+        ctx.propagate_pop(if max { "ZPOPMAX" } else { "ZPOPMIN" }, &key, None);
         return Ok(Frame::Array(items));
     }
     if ctx.block(keys.to_vec(), deadline, Frame::NullArray) {
@@ -1150,7 +1151,9 @@ fn parse_mpop(args: &mut Args) -> Result<MpopArgs, CmdError> {
 fn mpop(ctx: &mut Ctx<'_>, a: &MpopArgs) -> Result<Option<Frame>, CmdError> {
     let Some(key) = first_nonempty(ctx, &a.keys)? else { return Ok(None) };
     let mut out = Out::new(true, true);
-    for (m, s) in pop(ctx, &key, a.max, a.count) {
+    let popped = pop(ctx, &key, a.max, a.count);
+    ctx.propagate_pop(if a.max { "ZPOPMAX" } else { "ZPOPMIN" }, &key, Some(popped.len()));
+    for (m, s) in popped {
         out.push(&m, s);
     }
     Ok(Some(Frame::Array(vec![Frame::bulk(&key), out.frame()])))

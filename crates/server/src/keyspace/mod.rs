@@ -10,18 +10,22 @@
 //! Redis's `db->expires`), so they persist unchanged to disk and the active expire cycle
 //! ([`expire`]) can sample only keys that have one.
 
+pub mod access;
 pub mod expire;
 pub mod watch;
+
+pub use access::{idle_seconds, lru_clock};
 
 use crate::types::dict::Dict;
 use crate::types::Value;
 
-/// A stored value and its access clock (for `OBJECT IDLETIME`, LRU/LFU eviction later).
+/// A stored value and its access bits (LRU clock or LFU counter, see [`access`]).
 #[derive(Clone, Debug)]
 pub struct Entry {
     /// The value.
     pub value: Value,
-    /// Last access time in seconds (Redis's LRU clock resolution), wrapped to 32 bits.
+    /// Access bits: the LRU clock of the last access, or the LFU counter and its clock,
+    /// depending on `maxmemory-policy` (see [`access`]).
     pub lru: u32,
     /// True for a value duplicated by `COPY`. Redis stores the integers 0..9999 as shared
     /// objects (`OBJECT REFCOUNT` = 2147483647), but COPY makes a private duplicate even of
@@ -150,6 +154,19 @@ pub struct Keyspace {
     pub invalidated: Vec<bytes::Bytes>,
     /// Set when a database was flushed: every tracking client is invalidated.
     pub flushed: bool,
+    /// True while the AOF is open: keys deleted by expiry are queued in `expired_keys`
+    /// so they reach the log as `DEL`s (see `aof.rs`).
+    pub propagate_expired: bool,
+    /// Keys expired since the persistence stage last took them: (db, key).
+    pub expired_keys: Vec<(usize, bytes::Bytes)>,
+    /// True while the AOF is replayed at start-up: nothing expires then (the log says
+    /// when keys were deleted), as in Redis.
+    pub loading: bool,
+    /// How key accesses are recorded (LRU clock or LFU counter), from the configuration.
+    pub access: access::AccessPolicy,
+    /// Set by dispatch while a `CLIENT NO-TOUCH` client's command runs: write lookups then
+    /// leave the access bits alone too (read lookups get `Touch::No` from the caller).
+    pub no_touch: bool,
 }
 
 impl Keyspace {
@@ -173,6 +190,11 @@ impl Keyspace {
             tracking_pending: Vec::new(),
             invalidated: Vec::new(),
             flushed: false,
+            propagate_expired: false,
+            expired_keys: Vec::new(),
+            loading: false,
+            access: access::AccessPolicy::default(),
+            no_touch: false,
         }
     }
 
@@ -194,6 +216,9 @@ impl Keyspace {
     /// True if `key` has an expire time at or before `now` (without deleting it: KEYS
     /// only skips such keys, as Redis does).
     pub fn is_expired(&self, db: usize, key: &[u8], now: u64) -> bool {
+        if self.loading {
+            return false;
+        }
         matches!(self.dbs[db].expires.get(key), Some(&when) if when <= now)
     }
 
@@ -201,7 +226,7 @@ impl Keyspace {
     /// was deleted.
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now: u64) -> bool {
         let d = &mut self.dbs[db];
-        if d.expires.is_empty() {
+        if d.expires.is_empty() || self.loading {
             return false;
         }
         match d.expires.get(key) {
@@ -217,6 +242,9 @@ impl Keyspace {
                 }
                 if self.tracking_on {
                     self.invalidated.push(bytes::Bytes::copy_from_slice(key));
+                }
+                if self.propagate_expired {
+                    self.expired_keys.push((db, bytes::Bytes::copy_from_slice(key)));
                 }
                 true
             }
@@ -235,12 +263,12 @@ impl Keyspace {
         self.expire_if_needed(db, key, now);
         // Split the borrows so a hit costs one hash lookup: the entry borrows `dbs`, the
         // counters and the event queue are other fields.
-        let Keyspace { dbs, stats, events, record_keymiss, .. } = self;
+        let Keyspace { dbs, stats, events, record_keymiss, access, .. } = self;
         match dbs[db].dict.get_mut(key) {
             Some(e) => {
                 stats.hits += 1;
                 if touch == Touch::Yes {
-                    e.lru = lru_clock(now);
+                    access.touch(&mut e.lru, now);
                 }
                 Some(e)
             }
@@ -275,7 +303,9 @@ impl Keyspace {
         self.expire_if_needed(db, key, now);
         self.maybe_touch(db, key);
         let e = self.dbs[db].dict.get_mut(key)?;
-        e.lru = lru_clock(now);
+        if !self.no_touch {
+            self.access.touch(&mut e.lru, now);
+        }
         Some(e)
     }
 
@@ -293,8 +323,13 @@ impl Keyspace {
         // storing under its name creates a new key.
         self.expire_if_needed(db, key, now);
         let d = &mut self.dbs[db];
-        let entry = Entry { value, lru: lru_clock(now), unshared: false };
+        let mut entry = Entry { value, lru: self.access.fresh(now), unshared: false };
         if let Some(e) = d.dict.get_mut(key) {
+            // An overwritten key keeps its LFU history, as in Redis: a hot key replaced by
+            // a new value is still a hot key.
+            if self.access.lfu {
+                entry.lru = e.lru;
+            }
             *e = entry;
         } else {
             d.dict.insert(key.into(), entry);
@@ -380,6 +415,23 @@ impl Keyspace {
         } else {
             false
         }
+    }
+
+    /// Deletes `key` to free memory (`maxmemory` eviction). Unlike [`Keyspace::delete`] it
+    /// applies no lazy expiry and counts no change: eviction is not a write of the running
+    /// command. Watchers, tracking clients and blocked clients learn of it all the same.
+    pub fn evict(&mut self, db: usize, key: &[u8]) -> bool {
+        let d = &mut self.dbs[db];
+        if d.dict.remove(key).is_none() {
+            return false;
+        }
+        d.expires.remove(key);
+        self.watches.touch(db, key);
+        if self.tracking_on {
+            self.invalidated.push(bytes::Bytes::copy_from_slice(key));
+        }
+        self.signal_ready(db, key);
+        true
     }
 
     /// Removes `key` and returns its value and expire time, for RENAME/MOVE/COPY-style moves.
@@ -522,20 +574,5 @@ fn random_dict_key<V>(dict: &Dict<V>, rng: &mut impl rand::Rng) -> Option<Box<[u
             return key;
         }
         cursor = next;
-    }
-}
-
-/// Redis's LRU clock: seconds, wrapped to 24 bits.
-pub fn lru_clock(now_ms: u64) -> u32 {
-    ((now_ms / 1000) & 0xFF_FFFF) as u32
-}
-
-/// Seconds since `lru` by the clock at `now_ms` (`OBJECT IDLETIME`).
-pub fn idle_seconds(lru: u32, now_ms: u64) -> u64 {
-    let clock = lru_clock(now_ms);
-    if clock >= lru {
-        u64::from(clock - lru)
-    } else {
-        u64::from(clock) + 0xFF_FFFF - u64::from(lru)
     }
 }

@@ -12,8 +12,9 @@ use resp::Frame;
 /// Chunk name of user scripts, so messages read `user_script:<line>:` as in Redis.
 pub const CHUNK_NAME: &str = "@user_script";
 
-/// Chunk name of Keel's own Lua code.
-const PRELUDE_NAME: &str = "=keel";
+/// Chunk name of Keel's own Lua code: the error handler looks past its frames, as Redis
+/// does its C code.
+pub const PRELUDE_NAME: &str = "=keel";
 
 /// Nesting depth past which replies are not converted any further (a reply is built by
 /// the server, but a script's own table can be self-referencing).
@@ -54,8 +55,10 @@ end
 function raising.log(...)
   local n, level = select("#", ...), ...
   if n < 2 then return fail("ERR redis.log() requires two arguments or more.") end
-  if type(level) ~= "number" then return fail("ERR First argument must be a number or a string.") end
-  if level < 0 or level > 3 then return fail("ERR Invalid debug level.") end
+  -- Redis reads the level with lua_tonumber and truncates it to an int.
+  level = tonumber(level)
+  if level == nil then return fail("ERR First argument must be a number (log level).") end
+  if not (level > -1 and level < 4) then return fail("ERR Invalid debug level.") end
   local parts = {}
   for i = 2, n do parts[#parts + 1] = tostring((select(i, ...))) end
   return through("log", level, table.concat(parts, " "))
@@ -95,6 +98,11 @@ function redis.debug() end
 local raw_pcall = pcall
 local function settle(ok, ...)
   if ok then return ok, ... end
+  -- A killed script (SCRIPT KILL, SHUTDOWN NOSAVE) must not be able to catch its stop.
+  if bridge ~= nil then
+    local stop = bridge("stopping")
+    if stop then error({err = stop}) end
+  end
   return ok, script_error((...))
 end
 -- The outer pcall catches pcall's own argument errors (`pcall()` answers false).
@@ -146,7 +154,10 @@ end
 function globals.pairs(...)
   local n, t = select("#", ...), ...
   if type(t) ~= "table" then return bad("table", n, t) end
-  return false, see_through_next, t, nil
+  -- Only a sealed table needs the see-through iterator; every other loop runs on the
+  -- plain `next`, at full speed.
+  if real[t] then return false, see_through_next, t, nil end
+  return false, next, t, nil
 end
 function globals.ipairs(...)
   local n, t = select("#", ...), ...
@@ -191,7 +202,14 @@ setmetatable(G, {
   end,
   __newindex = readonly,
 })
-local function run(f) return xpcall(f, handler) end
+local unpack = unpack
+-- Functions (FCALL) get their keys and arguments as parameters; Lua 5.1's xpcall passes
+-- none, so a closure carries them.
+local function run(f, ...)
+  local n, args = select("#", ...), {...}
+  if n == 0 then return xpcall(f, handler) end
+  return xpcall(function() return f(unpack(args, 1, n)) end, handler)
+end
 local function set_bridge(f) bridge = f end
 local function sandboxed(f)
   setfenv(f, sealed_g)
@@ -265,32 +283,68 @@ impl Vm {
                 target.raw_set(name, as_c_function(&lua, imp)?)?;
             }
         }
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(super::busy::CHECK_EVERY),
+            busy_hook,
+        )?;
         Ok(Vm { lua, run, set_bridge, sandboxed })
     }
 
     /// Compiles a script body; on failure returns Lua's message.
     pub fn compile(&self, body: &[u8]) -> Result<Function, String> {
-        let f = self.lua.load(body).set_name(CHUNK_NAME).into_function().map_err(|e| match e {
-            mlua::Error::SyntaxError { message, .. } => message,
-            other => other.to_string(),
-        })?;
+        let f = self.compile_chunk(self.lua.load(body).set_name(CHUNK_NAME))?;
         self.sandboxed.call(f).map_err(|e| e.to_string())
     }
 
-    /// Sets KEYS and ARGV, installs `bridge` and runs `f`.
+    /// Compiles a function library's code under `chunk_name`, with `env` as its globals;
+    /// on failure returns Lua's message.
+    pub fn compile_in(
+        &self,
+        body: &[u8],
+        chunk_name: &str,
+        env: Table,
+    ) -> Result<Function, String> {
+        self.compile_chunk(self.lua.load(body).set_name(chunk_name).set_environment(env))
+    }
+
+    fn compile_chunk(&self, chunk: mlua::chunk::Chunk<'_>) -> Result<Function, String> {
+        chunk.into_function().map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
+    }
+
+    /// Runs `f` with `bridge` installed. An EVAL script (`eval`) finds its keys and
+    /// arguments in the KEYS and ARGV globals; a function (FCALL) gets them as its two
+    /// parameters.
     pub fn run(
         &self,
         f: &Function,
         keys: &[Bytes],
         argv: &[Bytes],
+        eval: bool,
         bridge: Function,
     ) -> mlua::Result<Outcome> {
-        let globals = self.lua.globals();
-        globals.raw_set("KEYS", self.strings(keys)?)?;
-        globals.raw_set("ARGV", self.strings(argv)?)?;
+        let (keys, argv) = (self.strings(keys)?, self.strings(argv)?);
+        if eval {
+            let globals = self.lua.globals();
+            globals.raw_set("KEYS", keys)?;
+            globals.raw_set("ARGV", argv)?;
+            return self.call(f, MultiValue::new(), bridge);
+        }
+        self.call(f, MultiValue::from_iter([Value::Table(keys), Value::Table(argv)]), bridge)
+    }
+
+    /// Installs `bridge` and calls `f` with `args` under the error handler.
+    pub fn call(&self, f: &Function, args: MultiValue, bridge: Function) -> mlua::Result<Outcome> {
+        // The count hook reaches the server through the same bridge (see `busy.rs`).
+        self.lua.set_named_registry_value(BRIDGE_KEY, &bridge)?;
         self.set_bridge.call::<()>(bridge)?;
-        let result = self.run.call::<MultiValue>(f.clone());
+        let mut call_args = MultiValue::from_iter([Value::Function(f.clone())]);
+        call_args.extend(args);
+        let result = self.run.call::<MultiValue>(call_args);
         self.set_bridge.call::<()>(Value::Nil)?;
+        self.lua.unset_named_registry_value(BRIDGE_KEY)?;
         let mut values = result?.into_iter();
         let ok = matches!(values.next(), Some(Value::Boolean(true)));
         let value = values.next().unwrap_or(Value::Nil);
@@ -412,6 +466,23 @@ fn argument_error(lua: &Lua, problem: &[u8]) -> Vec<u8> {
     out.extend_from_slice(problem);
     out.push(b')');
     out
+}
+
+/// Registry key of the bridge while a script runs.
+const BRIDGE_KEY: &str = "keel.bridge";
+
+/// The count hook: lets the server check the running time and serve other clients
+/// (`bridge("tick")`), and raises the stop error when the script was killed.
+fn busy_hook(lua: &Lua, _: &mlua::debug::Debug) -> mlua::Result<mlua::VmState> {
+    let Ok(bridge) = lua.named_registry_value::<Function>(BRIDGE_KEY) else {
+        return Ok(mlua::VmState::Continue);
+    };
+    match bridge.call::<Value>("tick")? {
+        Value::String(stop) => {
+            Err(mlua::Error::external(ScriptError::Reply(stop.as_bytes().to_vec())))
+        }
+        _ => Ok(mlua::VmState::Continue),
+    }
 }
 
 /// `{err = text}`.
@@ -622,6 +693,28 @@ pub fn command_args(args: MultiValue) -> Result<Vec<Bytes>, &'static str> {
     Ok(argv)
 }
 
+/// Writes the line of a `redis.log(level, ...)` call (checked and joined by the prelude,
+/// which passes the level and the text) to the server log.
+pub fn log_line(log: &crate::log::Logger, rest: MultiValue) {
+    use crate::log::Level;
+    let mut it = rest.into_iter();
+    // The prelude has checked the level is in (-1, 4); it is truncated, as C does.
+    let level = match it.next() {
+        Some(Value::Integer(n)) => n,
+        Some(Value::Number(n)) => n as i64,
+        _ => 3,
+    };
+    let level = match level {
+        0 => Level::Debug,
+        1 => Level::Verbose,
+        2 => Level::Notice,
+        _ => Level::Warning,
+    };
+    if let Some(Value::String(msg)) = it.next() {
+        log.log(level, &String::from_utf8_lossy(&msg.as_bytes()));
+    }
+}
+
 /// C's `%.17g`: 17 significant digits, trailing zeros dropped, exponent form when the
 /// exponent is below -4 or at least 17.
 pub fn format_17g(n: f64) -> String {
@@ -630,6 +723,11 @@ pub fn format_17g(n: f64) -> String {
     }
     if n.is_infinite() {
         return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Whole numbers below 1e17 print as their digits (17 significant digits hold them all):
+    // the common case (scores, counters, timestamps) skips the slow exact formatting.
+    if n.fract() == 0.0 && n.abs() < 1e17 && !(n == 0.0 && n.is_sign_negative()) {
+        return itoa::Buffer::new().format(n as i64).to_string();
     }
     let sci = format!("{n:.16e}");
     let (mantissa, exp) = match sci.split_once('e') {
@@ -663,6 +761,11 @@ mod tests {
         assert_eq!(format_17g(1e20), "1e+20");
         assert_eq!(format_17g(0.00001), "1.0000000000000001e-05");
         assert_eq!(format_17g(3.0), "3");
+        // Both sides of the whole-number fast path.
+        assert_eq!(format_17g(1e16), "10000000000000000");
+        assert_eq!(format_17g(-99999999999999984.0), "-99999999999999984");
+        assert_eq!(format_17g(1e17), "1e+17");
+        assert_eq!(format_17g(0.0), "0");
     }
 
     #[test]

@@ -129,18 +129,7 @@ fn lp_int_size(v: i64) -> usize {
     } else {
         9
     };
-    enc + lp_backlen_size(enc)
-}
-
-/// Bytes of a listpack element's back-length field for an element of `len` bytes.
-fn lp_backlen_size(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2097150 => 3,
-        2097151..=268435454 => 4,
-        _ => 5,
-    }
+    enc + crate::rdb::listpack::backlen_size(enc)
 }
 
 /// Size of a string element in a listpack: strings that read as integers are stored as
@@ -155,7 +144,7 @@ fn lp_str_size(b: &[u8]) -> usize {
             64..=4095 => 2,
             _ => 5,
         };
-    enc + lp_backlen_size(enc)
+    enc + crate::rdb::listpack::backlen_size(enc)
 }
 
 /// A node: a packed run of entries sharing one master ID and one set of master fields.
@@ -555,10 +544,11 @@ impl StreamValue {
             if limit != 0 && removed + live > limit {
                 break;
             }
-            let slots = node.slots(master);
+            // Decoding the node's entries costs an allocation; an approximate MAXLEN trim
+            // (every BullMQ event) decides on counts alone.
             let whole = match how {
                 Trim::MaxLen(max) => (self.len - live) as u64 >= max,
-                Trim::MinId(min) => slots.last().is_some_and(|s| s.id < min),
+                Trim::MinId(min) => node.slots(master).last().is_some_and(|s| s.id < min),
             };
             if whole {
                 first.remove();
@@ -569,6 +559,7 @@ impl StreamValue {
             if approx {
                 break;
             }
+            let slots = node.slots(master);
             for s in &slots {
                 let done = match how {
                     Trim::MaxLen(max) => self.len as u64 <= max,
@@ -649,6 +640,54 @@ impl StreamValue {
             g.entries_read = self.estimate_read_counter(id);
         }
         g.last_id = id;
+    }
+}
+
+/// One node of a stream in the form RDB files hold it (see `rdb/value.rs`): its master ID
+/// and master field names, and every entry, deleted ones included, with its flag.
+#[derive(Clone, Debug, Default)]
+pub struct RawNode {
+    /// The node's master ID.
+    pub master: StreamId,
+    /// The master field names.
+    pub master_fields: Vec<Bytes>,
+    /// Entries in ID order: ID, deleted, field/value pairs flattened.
+    pub entries: Vec<(StreamId, bool, Vec<Bytes>)>,
+}
+
+impl StreamValue {
+    /// The nodes as RDB writes them, in master ID order.
+    pub fn raw_nodes(&self) -> impl Iterator<Item = RawNode> + '_ {
+        self.nodes.iter().map(|(master, node)| RawNode {
+            master: *master,
+            master_fields: node.master_fields().into_iter().map(Bytes::copy_from_slice).collect(),
+            entries: node
+                .slots(*master)
+                .iter()
+                .map(|s| (s.id, s.flags & DELETED != 0, node.fields(s)))
+                .collect(),
+        })
+    }
+
+    /// Appends a node read from an RDB file (IDs above every stored one, checked by the
+    /// caller). Counters (`last_id`, `entries_added`, ...) are the caller's to set; the
+    /// live-entry count follows the node.
+    pub fn push_raw_node(&mut self, raw: RawNode) {
+        let pairs: Vec<Bytes> =
+            raw.master_fields.iter().flat_map(|f| [f.clone(), Bytes::new()]).collect();
+        let mut node = Node::new(&pairs);
+        for (id, deleted, fields) in &raw.entries {
+            node.push(raw.master, *id, fields);
+            if *deleted {
+                if let Some(slot) = node.slots(raw.master).pop() {
+                    node.mark_deleted(&slot);
+                }
+            }
+        }
+        self.len += node.live as usize;
+        if node.live > 0 {
+            self.nodes.insert(raw.master, node);
+        }
     }
 }
 

@@ -161,7 +161,8 @@ fn show(raw: &[u8]) -> String {
 
 /// Runs one case file against both servers; returns human-readable failures.
 fn run_file(family: &str, text: &str) -> Vec<String> {
-    let redis = start_redis(&[]);
+    // Both with the AOF on (Keel's default), so every case also runs the persistence path.
+    let redis = start_redis(&["--appendonly", "yes"]);
     let keel = start_keel(&[]);
     let known = divergences();
     let mut failures = Vec::new();
@@ -273,5 +274,9 @@ families!(
     streams,
     tracking,
     notifications,
-    scripting
+    scripting,
+    functions,
+    memory,
+    dump,
+    aof
 );

@@ -180,8 +180,11 @@ fn info_field_names_match_redis() {
         "acl_access_denied_cmd",
         "acl_access_denied_key",
         "acl_access_denied_channel",
+        "maxmemory_warning_threshold", // Keel's memory early warning
+        "maxmemory_warning_active",
     ];
-    let redis = start_redis(&[]);
+    // The AOF on for both (Keel's default), so its fields are compared too.
+    let redis = start_redis(&["--appendonly", "yes"]);
     let keel = start_keel(&[]);
     let r = info_fields(redis.port);
     let k = info_fields(keel.port);

@@ -6,14 +6,20 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod aof;
+mod busy;
 mod config;
 mod connection;
+mod durability;
 mod expire;
+mod functions;
 mod geo_notify;
 mod list_blocking;
+mod memory;
 mod notifications;
 mod protocol;
 mod pubsub;
+mod rdb;
 mod real_clients;
 mod stream_blocking;
 mod tracking;
