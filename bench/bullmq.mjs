@@ -13,6 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests/node/package.json'));
 const { Queue, Worker } = require('bullmq');
 const N = Number(process.argv[2] || 5000);
+const ROUNDS = Number(process.env.ROUNDS || 3);
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -90,20 +91,25 @@ const rows = [
 
 const servers = {
   redis: await start('redis-server'),
-  keel: await start(path.join(root, 'target/release/keel-server')),
+  keel: await start(process.env.KEEL_BIN || path.join(root, 'target/release/keel-server')),
 };
 const results = {};
 try {
-  for (const [label, fn] of rows) {
-    for (const name of ['redis', 'keel']) {
-      const connection = { host: '127.0.0.1', port: servers[name].port, maxRetriesPerRequest: null };
-      results[`${label}/${name}`] = await fn(connection, `bench-${label.replace(/\W+/g, '-')}`);
+  // Rounds alternate the servers and each keeps its best figure, so a burst of load from
+  // elsewhere on the machine does not decide a row.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [label, fn] of rows) {
+      for (const name of ['redis', 'keel']) {
+        const connection = { host: '127.0.0.1', port: servers[name].port, maxRetriesPerRequest: null };
+        const rate = await fn(connection, `bench-${label.replace(/\W+/g, '-')}-${round}`);
+        results[`${label}/${name}`] = Math.max(results[`${label}/${name}`] || 0, rate);
+      }
     }
   }
 } finally {
   for (const s of Object.values(servers)) s.proc.kill('SIGKILL');
 }
-console.log(`BullMQ ${require('bullmq/package.json').version}, ioredis ${require('ioredis/package.json').version}, ${N} jobs per row, loopback`);
+console.log(`BullMQ ${require('bullmq/package.json').version}, ioredis ${require('ioredis/package.json').version}, ${N} jobs per row, best of ${ROUNDS} rounds, loopback`);
 console.log('');
 console.log('| row | redis jobs/s | keel jobs/s | keel/redis |');
 console.log('|---|---|---|---|');

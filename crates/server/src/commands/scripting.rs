@@ -246,7 +246,11 @@ pub(super) fn run_in(
             let mut b = bridge.borrow_mut();
             library_call(lua, &mut b, &kind.as_bytes(), rest)
         })?;
-        vm.run(run.function, run.keys, run.argv, run.eval, f)
+        let calls = lua::Calls {
+            call: scope.create_function(|lua, args| redis_call(lua, &bridge, args, true))?,
+            pcall: scope.create_function(|lua, args| redis_call(lua, &bridge, args, false))?,
+        };
+        vm.run(run.function, run.keys, run.argv, run.eval, f, &calls)
     });
     let resp3 = bridge.into_inner().resp3;
     ctx.srv.busy.running = outer;
@@ -292,8 +296,25 @@ pub(super) fn lua_failure(e: mlua::Error) -> CmdError {
     CmdError::dynamic(format!("ERR Lua failure: {e}"))
 }
 
-/// The server side of the `redis` library: `kind` is `call`, `pcall`, `acl`, `log` or
-/// `setresp`. Returns the value for the script and whether the Lua side must raise it.
+/// `redis.call` (`raise`) and `redis.pcall`: runs the command and converts its reply; an
+/// error reply is raised by `call` and returned as `{err = ...}` by `pcall`.
+fn redis_call(
+    lua: &mlua::Lua,
+    bridge: &RefCell<Bridge<'_>>,
+    args: MultiValue,
+    raise: bool,
+) -> mlua::Result<Value> {
+    let mut b =
+        bridge.try_borrow_mut().map_err(|_| lua::raise_reply(b"ERR redis.call reentered"))?;
+    let reply = run_command(&mut b, args);
+    match reply {
+        Frame::Error(text) if raise => Err(lua::raise_reply(&text)),
+        reply => lua::frame_to_lua(lua, reply, b.resp3),
+    }
+}
+
+/// The rest of the `redis` library's server side: `kind` is `acl`, `log`, `setresp`,
+/// `tick` or `stopping`. Returns the value for the script and whether the Lua side must raise it.
 fn library_call(
     lua: &mlua::Lua,
     b: &mut Bridge<'_>,
@@ -306,12 +327,6 @@ fn library_call(
         Ok((Value::Table(t), true))
     };
     match kind {
-        b"call" | b"pcall" => {
-            let reply = run_command(b, rest);
-            let failed = matches!(reply, Frame::Error(_));
-            let value = lua::frame_to_lua(lua, reply, b.resp3)?;
-            Ok((value, failed && kind == b"call"))
-        }
         b"acl" => match lua::command_args(rest) {
             Ok(argv) if argv.is_empty() => raise(NO_ARGS),
             Ok(argv) if dispatch::lookup(&argv).is_ok() => Ok((Value::Boolean(true), false)),

@@ -228,6 +228,20 @@ pub struct Vm {
     set_bridge: Function,
     /// `sandboxed(f)`: gives a compiled script the read-only view of the globals.
     sandboxed: Function,
+    /// The real (unsealed) `redis` table, where each run installs its own `call`/`pcall`.
+    redis: Table,
+    /// `redis.call`/`redis.pcall` outside a run: they answer that no script is running.
+    idle_calls: Calls,
+}
+
+/// A run's `redis.call` and `redis.pcall`: Rust functions that execute the command
+/// directly, with no Lua frame in between (the hottest path of every script).
+#[derive(Clone)]
+pub struct Calls {
+    /// `redis.call`: raises error replies.
+    pub call: Function,
+    /// `redis.pcall`: returns error replies as `{err = ...}` tables.
+    pub pcall: Function,
 }
 
 /// What a script ended with.
@@ -277,7 +291,7 @@ impl Vm {
             Function,
             Table,
         ) = lua.load(PRELUDE).set_name(PRELUDE_NAME).call((sha1, handler, script_error))?;
-        for (imps, target) in [(raising, redis), (overrides, lua.globals())] {
+        for (imps, target) in [(raising, redis.clone()), (overrides, lua.globals())] {
             for pair in imps.pairs::<mlua::LuaString, Function>() {
                 let (name, imp) = pair?;
                 target.raw_set(name, as_c_function(&lua, imp)?)?;
@@ -287,7 +301,8 @@ impl Vm {
             mlua::HookTriggers::new().every_nth_instruction(super::busy::CHECK_EVERY),
             busy_hook,
         )?;
-        Ok(Vm { lua, run, set_bridge, sandboxed })
+        let idle_calls = Calls { call: redis.raw_get("call")?, pcall: redis.raw_get("pcall")? };
+        Ok(Vm { lua, run, set_bridge, sandboxed, redis, idle_calls })
     }
 
     /// Compiles a script body; on failure returns Lua's message.
@@ -324,15 +339,25 @@ impl Vm {
         argv: &[Bytes],
         eval: bool,
         bridge: Function,
+        calls: &Calls,
     ) -> mlua::Result<Outcome> {
         let (keys, argv) = (self.strings(keys)?, self.strings(argv)?);
-        if eval {
+        self.install_calls(calls)?;
+        let outcome = if eval {
             let globals = self.lua.globals();
             globals.raw_set("KEYS", keys)?;
             globals.raw_set("ARGV", argv)?;
-            return self.call(f, MultiValue::new(), bridge);
-        }
-        self.call(f, MultiValue::from_iter([Value::Table(keys), Value::Table(argv)]), bridge)
+            self.call(f, MultiValue::new(), bridge)
+        } else {
+            self.call(f, MultiValue::from_iter([Value::Table(keys), Value::Table(argv)]), bridge)
+        };
+        self.install_calls(&self.idle_calls)?;
+        outcome
+    }
+
+    fn install_calls(&self, calls: &Calls) -> mlua::Result<()> {
+        self.redis.raw_set("call", &calls.call)?;
+        self.redis.raw_set("pcall", &calls.pcall)
     }
 
     /// Installs `bridge` and calls `f` with `args` under the error handler.
@@ -466,6 +491,12 @@ fn argument_error(lua: &Lua, problem: &[u8]) -> Vec<u8> {
     out.extend_from_slice(problem);
     out.push(b')');
     out
+}
+
+/// The error `redis.call` raises for an error reply `text`: the script's `pcall` gets the
+/// text, the caller gets it as the error reply.
+pub fn raise_reply(text: &[u8]) -> mlua::Error {
+    mlua::Error::external(ScriptError::Reply(text.to_vec()))
 }
 
 /// Registry key of the bridge while a script runs.
