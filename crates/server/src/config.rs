@@ -174,8 +174,8 @@ const MB: i64 = 1024 * 1024;
 
 params! {
     AclPubsubDefault => "acl-pubsub-default", Kind::Enum(ACL_PUBSUB_DEFAULT), "resetchannels", NOT_IN_EFFECT;
-    Aclfile => "aclfile", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
-    AcllogMaxLen => "acllog-max-len", Kind::Int { min: 0, max: I64 }, "128", NOT_IN_EFFECT;
+    Aclfile => "aclfile", Kind::Str, "", IMMUTABLE;
+    AcllogMaxLen => "acllog-max-len", Kind::Int { min: 0, max: I64 }, "128", 0;
     ActiveDefragCycleMax => "active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25", NOT_IN_EFFECT;
     ActiveDefragCycleMin => "active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }, "1", NOT_IN_EFFECT;
     ActiveDefragIgnoreBytes => "active-defrag-ignore-bytes", Kind::Memory { min: 0, max: I64 }, "104857600", NOT_IN_EFFECT;
@@ -203,7 +203,7 @@ params! {
     Bind => "bind", Kind::Bind, "* -::*", 0;
     BindSourceAddr => "bind-source-addr", Kind::Str, "", NOT_IN_EFFECT;
     BioCpulist => "bio_cpulist", Kind::Str, "", IMMUTABLE | NOT_IN_EFFECT;
-    BusyReplyThreshold => "busy-reply-threshold" | "lua-time-limit", Kind::Int { min: 0, max: I64 }, "5000", NOT_IN_EFFECT;
+    BusyReplyThreshold => "busy-reply-threshold" | "lua-time-limit", Kind::Int { min: 0, max: I64 }, "5000", 0;
     ClientOutputBufferLimit => "client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", 0;
     ClientQueryBufferLimit => "client-query-buffer-limit", Kind::Memory { min: MB, max: I64 }, "1073741824", 0;
     ClusterAllowPubsubshardWhenDown => "cluster-allow-pubsubshard-when-down", Kind::Bool, "yes", NOT_IN_EFFECT;
@@ -245,9 +245,9 @@ params! {
     IoThreadsDoReads => "io-threads-do-reads", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     JemallocBgThread => "jemalloc-bg-thread", Kind::Bool, "yes", NOT_IN_EFFECT;
     KeyLoadDelay => "key-load-delay", Kind::Int { min: -I32 - 1, max: I32 }, "0", HIDDEN | NOT_IN_EFFECT;
-    LatencyMonitorThreshold => "latency-monitor-threshold", Kind::Int { min: 0, max: I64 }, "0", NOT_IN_EFFECT;
-    LatencyTracking => "latency-tracking", Kind::Bool, "yes", NOT_IN_EFFECT;
-    LatencyTrackingInfoPercentiles => "latency-tracking-info-percentiles", Kind::Percentiles, "50 99 99.9", NOT_IN_EFFECT;
+    LatencyMonitorThreshold => "latency-monitor-threshold", Kind::Int { min: 0, max: I64 }, "0", 0;
+    LatencyTracking => "latency-tracking", Kind::Bool, "yes", 0;
+    LatencyTrackingInfoPercentiles => "latency-tracking-info-percentiles", Kind::Percentiles, "50 99 99.9", 0;
     LazyfreeLazyEviction => "lazyfree-lazy-eviction", Kind::Bool, "no", NOT_IN_EFFECT;
     LazyfreeLazyExpire => "lazyfree-lazy-expire", Kind::Bool, "no", NOT_IN_EFFECT;
     LazyfreeLazyServerDel => "lazyfree-lazy-server-del", Kind::Bool, "no", NOT_IN_EFFECT;
@@ -271,6 +271,12 @@ params! {
     MaxmemorySamples => "maxmemory-samples", Kind::Int { min: 1, max: I32 }, "5", 0;
     // Keel's own: the share of maxmemory (percent, 0 = off) past which a warning is logged.
     MaxmemoryWarningThreshold => "maxmemory-warning-threshold", Kind::Int { min: 0, max: 100 }, "80", 0;
+    // Keel's own, for the built-in metrics (src/metrics/): the key prefix BullMQ queues are
+    // discovered under, how many queues are exported, and the HTTP port (0 = off). Hidden,
+    // so CONFIG GET patterns list exactly Redis's parameters.
+    MetricsBullmqPrefix => "metrics-bullmq-prefix", Kind::Str, "bull", HIDDEN;
+    MetricsMaxQueues => "metrics-max-queues", Kind::Int { min: 0, max: 10000 }, "100", HIDDEN;
+    MetricsPort => "metrics-port", Kind::Int { min: 0, max: 65535 }, "0", HIDDEN | IMMUTABLE;
     MinReplicasMaxLag => "min-replicas-max-lag" | "min-slaves-max-lag", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
     MinReplicasToWrite => "min-replicas-to-write" | "min-slaves-to-write", Kind::Int { min: 0, max: I32 }, "0", NOT_IN_EFFECT;
     NoAppendfsyncOnRewrite => "no-appendfsync-on-rewrite", Kind::Bool, "no", NOT_IN_EFFECT;
@@ -281,7 +287,7 @@ params! {
     Port => "port", Kind::Int { min: 0, max: 65535 }, "6379", 0;
     ProcTitleTemplate => "proc-title-template", Kind::Str, "{title} {listen-addr} {server-mode}", NOT_IN_EFFECT;
     PropagationErrorBehavior => "propagation-error-behavior", Kind::Enum(PROPAGATION_ERROR_BEHAVIOR), "ignore", NOT_IN_EFFECT;
-    ProtectedMode => "protected-mode", Kind::Bool, "yes", NOT_IN_EFFECT;
+    ProtectedMode => "protected-mode", Kind::Bool, "yes", 0;
     ProtoMaxBulkLen => "proto-max-bulk-len", Kind::Memory { min: MB, max: I64 }, "536870912", 0;
     RdbDelSyncFiles => "rdb-del-sync-files", Kind::Bool, "no", NOT_IN_EFFECT;
     RdbKeySaveDelay => "rdb-key-save-delay", Kind::Int { min: -I32 - 1, max: I32 }, "0", HIDDEN | NOT_IN_EFFECT;
@@ -321,8 +327,8 @@ params! {
     ShutdownOnSigint => "shutdown-on-sigint", Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NOT_IN_EFFECT;
     ShutdownOnSigterm => "shutdown-on-sigterm", Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NOT_IN_EFFECT;
     ShutdownTimeout => "shutdown-timeout", Kind::Int { min: 0, max: I32 }, "10", NOT_IN_EFFECT;
-    SlowlogLogSlowerThan => "slowlog-log-slower-than", Kind::Int { min: -1, max: I64 }, "10000", NOT_IN_EFFECT;
-    SlowlogMaxLen => "slowlog-max-len", Kind::Int { min: 0, max: I64 }, "128", NOT_IN_EFFECT;
+    SlowlogLogSlowerThan => "slowlog-log-slower-than", Kind::Int { min: -1, max: I64 }, "10000", 0;
+    SlowlogMaxLen => "slowlog-max-len", Kind::Int { min: 0, max: I64 }, "128", 0;
     SocketMarkId => "socket-mark-id", Kind::Int { min: 0, max: U32 }, "0", IMMUTABLE | NOT_IN_EFFECT;
     StopWritesOnBgsaveError => "stop-writes-on-bgsave-error", Kind::Bool, "yes", 0;
     StreamNodeMaxBytes => "stream-node-max-bytes", Kind::Memory { min: 0, max: I64 }, "4096", 0;
@@ -657,6 +663,10 @@ pub struct Config {
     values: Vec<Val>,
     /// The config file the server started from, for CONFIG REWRITE.
     pub file: Option<PathBuf>,
+    /// `user <name> <rules...>` lines, name first, in file order (applied at startup).
+    pub users: Vec<Vec<bytes::Bytes>>,
+    /// `rename-command <name> <new-name>` lines (an empty new name disables the command).
+    pub renames: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -669,7 +679,7 @@ impl Default for Config {
                 Err(_) => Val::Str(p.default.to_string()),
             })
             .collect();
-        Config { values, file: None }
+        Config { values, file: None, users: Vec::new(), renames: Vec::new() }
     }
 }
 
@@ -749,7 +759,7 @@ impl Config {
 }
 
 /// An I/O error as C's `strerror` words it (Rust appends ` (os error N)`).
-fn io_reason(e: &std::io::Error) -> String {
+pub fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(cut) => s[..cut].to_string(),
@@ -878,9 +888,26 @@ pub fn load_text(config: &mut Config, text: &str) -> Result<(), FatalConfig> {
         let Some(argv) = resp::request::split_args(line.as_bytes()) else {
             return Err(fatal("Unbalanced quotes in configuration line"));
         };
+        if argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"user")) {
+            config_user(config, argv).map_err(|e| fatal(&e))?;
+            continue;
+        }
         let argv: Vec<String> =
             argv.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
         let Some(name) = argv.first() else { continue };
+        if name.eq_ignore_ascii_case("rename-command") && argv.len() == 3 {
+            let table = crate::commands::table();
+            if table.get(argv[1].as_bytes()).is_none() {
+                return Err(fatal("No such command in rename-command"));
+            }
+            let taken = table.get(argv[2].as_bytes()).is_some()
+                || config.renames.iter().any(|(_, new)| new.eq_ignore_ascii_case(&argv[2]));
+            if !argv[2].is_empty() && taken {
+                return Err(fatal("Target command name already exists"));
+            }
+            config.renames.push((argv[1].to_ascii_lowercase(), argv[2].clone()));
+            continue;
+        }
         if name.eq_ignore_ascii_case("include") && argv.len() == 2 {
             let body = read_file(&argv[1])?;
             load_text(config, &body)?;
@@ -904,6 +931,35 @@ pub fn load_text(config: &mut Config, text: &str) -> Result<(), FatalConfig> {
         }
         config.set_text(i, &value).map_err(|e| fatal(&e.0))?;
     }
+    Ok(())
+}
+
+/// A `user` line: checked now (a malformed rule is a fatal config error, as in Redis),
+/// applied when the server starts.
+fn config_user(config: &mut Config, argv: Vec<Vec<u8>>) -> Result<(), String> {
+    let argv: Vec<bytes::Bytes> = argv.into_iter().map(bytes::Bytes::from).collect();
+    let Some(name) = argv.get(1) else {
+        return Err("Bad directive or wrong number of arguments".into());
+    };
+    let culprit = |at: &bytes::Bytes, e: crate::acl::RuleError| {
+        format!("Error in user declaration '{}': {}", String::from_utf8_lossy(at), e.text())
+    };
+    if config.users.iter().any(|u| u.first() == Some(name)) {
+        return Err(culprit(name, crate::acl::RuleError::Duplicate));
+    }
+    let rules = crate::acl::merge_selectors(&argv[2..])
+        .map_err(|at| culprit(&argv[2 + at], crate::acl::RuleError::Syntax))?;
+    let mut probe = crate::acl::User::new();
+    for op in &rules {
+        match probe.apply(op) {
+            // Unknown commands are reported when the users are applied.
+            Ok(()) | Err(crate::acl::RuleError::Unknown) => {}
+            Err(e) => return Err(culprit(op, e)),
+        }
+    }
+    let mut line = vec![name.clone()];
+    line.extend(rules);
+    config.users.push(line);
     Ok(())
 }
 

@@ -41,7 +41,7 @@ impl Resolved {
 /// ([`check_arity`]), so a refused call can still be counted against its command.
 pub fn lookup(argv: &[Bytes]) -> Result<Resolved, CmdError> {
     let name = &argv[0];
-    let Some(spec) = commands::table().get(name) else {
+    let Some(spec) = crate::acl::command_named(name) else {
         return Err(CmdError::UnknownCommand {
             name: name.clone(),
             args: argv[1..].iter().take(64).cloned().collect(),
@@ -92,7 +92,14 @@ pub fn execute(
         c.last_interaction = now;
         c.commands += 1;
     }
-    let resolved = match lookup(&argv) {
+    let resolved = lookup(&argv);
+    // `CLIENT LIST cmd=` names the client's last command as Redis does: set at lookup (a
+    // queued or refused command counts, an unknown one clears it), and only for commands
+    // the client sent itself, not those EXEC or a script run for it.
+    if !clients[cid].in_exec && !crate::monitor::in_script(srv, cid) {
+        clients[cid].last_cmd = resolved.as_ref().ok().copied();
+    }
+    let resolved = match resolved {
         Ok(r) => r,
         Err(e) => {
             abort_multi(&mut clients[cid]);
@@ -107,6 +114,8 @@ pub fn execute(
             Ok(())
         }
     });
+    // A monitor is a kind of replica to Redis: it may not touch the keyspace.
+    let refused = refused.and_then(|()| crate::monitor::gate(srv, &clients[cid], resolved.spec));
     let refused = refused.and_then(|()| {
         let c = &clients[cid];
         if c.proto == resp::Proto::Resp2
@@ -129,6 +138,7 @@ pub fn execute(
             Ok(())
         }
     });
+    let refused = refused.and_then(|()| crate::acl::gate(srv, clients, cid, &resolved, &argv));
     // While a script is past busy-reply-threshold, other clients only reach allow_busy
     // commands (SCRIPT KILL, SHUTDOWN NOSAVE, AUTH, ...).
     let refused = refused.and_then(|()| srv.busy.refuse(cid, resolved.spec.has(flags::ALLOW_BUSY)));
@@ -161,11 +171,12 @@ pub fn execute(
         return Some(Frame::simple("QUEUED"));
     }
     let spec = resolved.spec;
-    clients[cid].last_cmd = Some(resolved);
     let dirty_before = srv.ks.dirty;
     let db = clients[cid].db;
     // CLIENT NO-TOUCH spares write lookups too; TOUCH itself still touches.
     srv.ks.no_touch = clients[cid].no_touch && spec.name != "touch";
+    // Scripts are shown to monitors before the commands they call.
+    crate::monitor::feed(srv, clients, cid, spec, &argv, true);
     let started = crate::clock::Stamp::now();
     let mut args = Args::new(argv);
     if resolved.parent.is_some() {
@@ -191,6 +202,8 @@ pub fn execute(
     if srv.ks.tracking_on {
         after_tracking(srv, clients, cid, spec, &args);
     }
+    let parked = result.is_ok() && srv.blocking.request.is_some();
+    crate::latency::after_command(srv, clients, cid, spec, &name, args.argv(), usec, parked);
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;

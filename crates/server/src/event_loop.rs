@@ -16,6 +16,7 @@
 use crate::config::P;
 use crate::dispatch;
 use crate::keyspace::expire;
+use crate::metrics::{Metrics, RedisPort};
 use crate::net::client::{Client, ReplyMode};
 use crate::net::listener::{self, Listener, Stream};
 use crate::server::{Server, ShutdownMode};
@@ -23,7 +24,6 @@ use mio::{Events, Interest, Poll, Token};
 use resp::Frame;
 use slab::Slab;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::net::{NextCommand, CLIENT_BASE};
@@ -55,6 +55,8 @@ pub struct EventLoop {
     resume: Vec<usize>,
     /// Replies waiting for the AOF (`appendfsync always`).
     gate: crate::aof::gate::Gate,
+    /// The metrics port's listeners and connections, and the status page's history.
+    metrics: Metrics,
 }
 
 impl EventLoop {
@@ -66,39 +68,8 @@ impl EventLoop {
         let backlog = srv.config.int(P::TcpBacklog) as i32;
         if port != 0 {
             let binds = srv.config.str(P::Bind).to_string();
-            for word in binds.split_whitespace() {
-                // A leading '-' marks an optional address: failing to bind it is not fatal.
-                let (optional, text) = match word.strip_prefix('-') {
-                    Some(rest) => (true, rest),
-                    None => (false, word),
-                };
-                let ip: IpAddr = match text {
-                    "*" => IpAddr::from([0u8, 0, 0, 0]),
-                    "::*" => IpAddr::from([0u16; 8]),
-                    _ => match text.parse() {
-                        Ok(ip) => ip,
-                        Err(_) if optional => continue,
-                        Err(_) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidInput,
-                                format!("Invalid bind address '{text}'"),
-                            ))
-                        }
-                    },
-                };
-                match listener::bind_tcp(SocketAddr::new(ip, port), backlog) {
-                    Ok(l) => listeners.push(Listener::Tcp(l)),
-                    Err(e) if optional => {
-                        srv.log.verbose(&format!(
-                            "Could not bind optional address {text}:{port}: {e}"
-                        ));
-                    }
-                    Err(e) => {
-                        srv.log.warning(&format!("Warning: Could not create server TCP listening socket {text}:{port}: {e}"));
-                        return Err(e);
-                    }
-                }
-            }
+            let tcp = listener::bind_all(&binds, port, backlog, &srv.log)?;
+            listeners.extend(tcp.into_iter().map(Listener::Tcp));
         }
         let unix = srv.config.str(P::Unixsocket).to_string();
         let unix_path = if unix.is_empty() {
@@ -127,6 +98,7 @@ impl EventLoop {
         ])?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         srv.port = port;
+        let metrics = Metrics::bind(&srv, poll.registry())?;
         let dups = listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
         srv.busy.set_net(poll.registry().try_clone()?, dups);
         srv.propagation
@@ -143,6 +115,7 @@ impl EventLoop {
             read_buf: vec![0; READ_CHUNK],
             resume: Vec::new(),
             gate: crate::aof::gate::Gate::default(),
+            metrics,
         })
     }
 
@@ -171,6 +144,8 @@ impl EventLoop {
                     self.on_signal();
                 } else if t == AOF_TOKEN {
                     // An fsync or rewrite finished: before_sleep releases what waited on it.
+                } else if Metrics::owns(t) {
+                    self.metrics.on_event(t, self.poll.registry(), &mut self.srv, &self.clients);
                 } else if t.0 < CLIENT_BASE {
                     self.accept(t.0);
                 } else {
@@ -274,6 +249,11 @@ impl EventLoop {
     /// Runs every complete command in the client's query buffer.
     fn process_input(&mut self, cid: usize) {
         loop {
+            match self.metrics.redis_port(&mut self.srv, &mut self.clients, cid) {
+                RedisPort::NotHttp => {}
+                RedisPort::Wait => return,
+                RedisPort::Answered => return self.mark_write(cid),
+            }
             let Some(c) = self.clients.get_mut(cid) else { return };
             // A blocked client's later commands wait in its query buffer until it is served.
             if c.close_after_reply || c.close_asap || c.blocked.is_some() {
@@ -613,10 +593,14 @@ impl EventLoop {
         let now = self.srv.now_ms();
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
         let effort = self.srv.config.int(P::ActiveExpireEffort);
-        expire::active_expire_cycle(&mut self.srv.ks, hz, effort, now);
+        self.srv.stats.sample(now);
+        crate::latency::timed(&mut self.srv, "expire-cycle", |srv| {
+            expire::active_expire_cycle(&mut srv.ks, hz, effort, now);
+        });
         self.srv.propagation.feed_expired(&mut self.srv.ks);
         crate::aof::rewrite::cron(&mut self.srv);
         crate::memory::cron(&mut self.srv);
+        self.metrics.cron(&mut self.srv, &self.clients, self.poll.registry());
         crate::rdb::save::cron(&mut self.srv);
         crate::notify::flush_expired(&mut self.srv);
         if self.srv.ks.tracking_on && !self.srv.ks.invalidated.is_empty() {

@@ -58,6 +58,7 @@ pub fn render(ctx: &mut Ctx<'_>, asked: &[Vec<u8>]) -> Vec<u8> {
             "cpu" => cpu(),
             "commandstats" => commandstats(ctx),
             "errorstats" => errorstats(ctx),
+            "latencystats" => latencystats(ctx),
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(ctx),
             _ => String::new(),
@@ -306,14 +307,13 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
         &[
             ("total_connections_received", st.connections.to_string()),
             ("total_commands_processed", st.commands.to_string()),
-            // Instantaneous rates need a sampling ring in the cron: not kept yet.
-            ("instantaneous_ops_per_sec", z()),
+            ("instantaneous_ops_per_sec", st.rates.ops_per_sec().to_string()),
             ("total_net_input_bytes", st.net_input_bytes.to_string()),
             ("total_net_output_bytes", st.net_output_bytes.to_string()),
             ("total_net_repl_input_bytes", z()),
             ("total_net_repl_output_bytes", z()),
-            ("instantaneous_input_kbps", "0.00".into()),
-            ("instantaneous_output_kbps", "0.00".into()),
+            ("instantaneous_input_kbps", format!("{:.2}", st.rates.input_kbps())),
+            ("instantaneous_output_kbps", format!("{:.2}", st.rates.output_kbps())),
             ("instantaneous_input_repl_kbps", "0.00".into()),
             ("instantaneous_output_repl_kbps", "0.00".into()),
             ("rejected_connections", st.rejected_connections.to_string()),
@@ -366,10 +366,10 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
             ("eventloop_duration_cmd_sum", z()),
             ("instantaneous_eventloop_cycles_per_sec", z()),
             ("instantaneous_eventloop_duration_usec", z()),
-            ("acl_access_denied_auth", z()),
-            ("acl_access_denied_cmd", z()),
-            ("acl_access_denied_key", z()),
-            ("acl_access_denied_channel", z()),
+            ("acl_access_denied_auth", ctx.srv.acl.log.counters.auth.to_string()),
+            ("acl_access_denied_cmd", ctx.srv.acl.log.counters.command.to_string()),
+            ("acl_access_denied_key", ctx.srv.acl.log.counters.key.to_string()),
+            ("acl_access_denied_channel", ctx.srv.acl.log.counters.channel.to_string()),
         ],
     );
     out
@@ -383,8 +383,8 @@ fn replication(ctx: &mut Ctx<'_>) -> String {
             ("role", "master".into()),
             ("connected_slaves", "0".into()),
             ("master_failover_state", "no-failover".into()),
-            ("master_replid", ctx.srv.run_id.clone()),
-            ("master_replid2", "0".repeat(40)),
+            ("master_replid", ctx.srv.stats.repl.id.clone()),
+            ("master_replid2", ctx.srv.stats.repl.id2.clone()),
             ("master_repl_offset", "0".into()),
             ("second_repl_offset", "-1".into()),
             ("repl_backlog_active", "0".into()),
@@ -438,6 +438,40 @@ fn commandstats(ctx: &mut Ctx<'_>) -> String {
             "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
             s.calls, s.usec, s.rejected_calls, s.failed_calls
         );
+    }
+    out
+}
+
+/// `latency_percentiles_usec_<command>:p50=..,p99=..,p99.9=..` for each command with
+/// recorded calls, at the percentiles of `latency-tracking-info-percentiles`.
+fn latencystats(ctx: &mut Ctx<'_>) -> String {
+    let percentiles: Vec<f64> = ctx
+        .srv
+        .config
+        .str(P::LatencyTrackingInfoPercentiles)
+        .split_ascii_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // With tracking off the section is empty, even if histograms were kept before.
+    if !ctx.srv.config.bool(P::LatencyTracking) {
+        return String::new();
+    }
+    let hists = &ctx.srv.latency.histograms;
+    let mut names: Vec<&String> = hists.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        let h = &hists[name];
+        let _ = write!(out, "latency_percentiles_usec_{name}:");
+        for (i, &p) in percentiles.iter().enumerate() {
+            // Redis prints the percentile with %f and trims the trailing zeros.
+            let label = format!("{p:.6}");
+            let label = label.trim_end_matches('0').trim_end_matches('.');
+            let value = crate::latency::value_at_percentile(h, p) as f64 / 1000.0;
+            let sep = if i + 1 < percentiles.len() { "," } else { "" };
+            let _ = write!(out, "p{label}={value:.3}{sep}");
+        }
+        out.push_str("\r\n");
     }
     out
 }

@@ -10,8 +10,10 @@
 //!
 //! Beside them: [`config`] (the parameter table), [`error`] (every error text), [`info`]
 //! (INFO rendering), [`stats`], [`aof`] (the persistence hook), [`log`], [`memory`]
-//! (accounting, `maxmemory` eviction and the OOM gate).
+//! (accounting, `maxmemory` eviction and the OOM gate), [`metrics`] (Prometheus endpoint and
+//! status page).
 
+pub mod acl;
 pub mod aof;
 pub mod args;
 pub mod blocking;
@@ -24,8 +26,11 @@ pub mod event_loop;
 pub mod glob;
 pub mod info;
 pub mod keyspace;
+pub mod latency;
 pub mod log;
 pub mod memory;
+pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod notify;
 pub mod pubsub;

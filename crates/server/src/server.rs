@@ -98,6 +98,12 @@ pub struct Server {
     pub busy: crate::scripting::busy::Busy,
     /// Memory accounting, eviction state and the warning flag.
     pub memory: crate::memory::Memory,
+    /// Latency monitor events, per-command histograms and the slow log.
+    pub latency: crate::latency::Latency,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -122,6 +128,7 @@ impl Server {
         let mut ks = Keyspace::new(dbs);
         crate::notify::configure(&mut ks, notify_flags);
         crate::memory::configure(&mut ks, &config);
+        let acl = crate::acl::Acl::startup(&config, &log);
         Server {
             ks,
             port: config.int(P::Port) as u16,
@@ -152,6 +159,9 @@ impl Server {
             rdb: crate::rdb::save::Persistence::default(),
             busy: crate::scripting::busy::Busy::default(),
             memory: crate::memory::Memory::new(),
+            latency: crate::latency::Latency::default(),
+            monitors: crate::monitor::Monitors::default(),
+            acl,
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),

@@ -38,6 +38,101 @@ pub struct Stats {
     pub cmd: hashbrown::HashMap<String, CmdStat>,
     /// Per error code (`ERR`, `WRONGTYPE`...), sorted as INFO prints them.
     pub errors: BTreeMap<String, u64>,
+    /// The `instantaneous_*` rates, sampled by the cron.
+    pub rates: Rates,
+    /// The replication IDs (kept across `CONFIG RESETSTAT`).
+    pub repl: ReplIds,
+}
+
+/// The replication history IDs of `INFO replication`: Keel is always a master without
+/// replicas, so only `DEBUG CHANGE-REPL-ID` changes them.
+#[derive(Debug)]
+pub struct ReplIds {
+    /// `master_replid`: 40 random hex digits chosen at start.
+    pub id: String,
+    /// `master_replid2`: the previous ID (all zeros: there was none).
+    pub id2: String,
+}
+
+impl Default for ReplIds {
+    fn default() -> Self {
+        ReplIds { id: random_hex40(), id2: "0".repeat(40) }
+    }
+}
+
+impl ReplIds {
+    /// `DEBUG CHANGE-REPL-ID`: a new ID, and no previous one.
+    pub fn change(&mut self) {
+        *self = ReplIds::default();
+    }
+}
+
+/// 40 random lowercase hex digits, as Redis's run and replication IDs.
+fn random_hex40() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..40).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
+}
+
+/// Samples kept per rate, as Redis's `STATS_METRIC_SAMPLES`.
+const SAMPLES: usize = 16;
+/// Milliseconds between samples (Redis samples every 100 ms in its cron).
+pub const SAMPLE_PERIOD_MS: u64 = 100;
+
+/// One rate: the last counter value and time, and a ring of per-second rates.
+#[derive(Default, Debug, Clone, Copy)]
+struct Ring {
+    last_value: u64,
+    last_ms: u64,
+    samples: [f64; SAMPLES],
+    at: usize,
+}
+
+impl Ring {
+    /// Records the rate since the previous sample of `value` taken at `now_ms`.
+    fn sample(&mut self, value: u64, now_ms: u64) {
+        let dt = now_ms.saturating_sub(self.last_ms);
+        let rate = if self.last_ms == 0 || dt == 0 {
+            0.0
+        } else {
+            value.saturating_sub(self.last_value) as f64 * 1000.0 / dt as f64
+        };
+        self.samples[self.at] = rate;
+        self.at = (self.at + 1) % SAMPLES;
+        self.last_value = value;
+        self.last_ms = now_ms;
+    }
+
+    /// The mean of the samples.
+    fn mean(&self) -> f64 {
+        self.samples.iter().sum::<f64>() / SAMPLES as f64
+    }
+}
+
+/// The sampled rates behind `instantaneous_ops_per_sec` and the input/output kbps.
+#[derive(Default, Debug)]
+pub struct Rates {
+    ops: Ring,
+    net_in: Ring,
+    net_out: Ring,
+    last_ms: u64,
+}
+
+impl Rates {
+    /// Commands per second, averaged over the last samples.
+    pub fn ops_per_sec(&self) -> u64 {
+        self.ops.mean() as u64
+    }
+
+    /// Input kilobytes (1024 bytes) per second.
+    pub fn input_kbps(&self) -> f64 {
+        self.net_in.mean() / 1024.0
+    }
+
+    /// Output kilobytes (1024 bytes) per second.
+    pub fn output_kbps(&self) -> f64 {
+        self.net_out.mean() / 1024.0
+    }
 }
 
 /// Redis stops tracking new error codes past this many, to bound memory.
@@ -60,8 +155,21 @@ impl Stats {
         self.cmd.entry_ref(name).or_default()
     }
 
-    /// `CONFIG RESETSTAT`: zero every counter.
+    /// Takes a rate sample when `SAMPLE_PERIOD_MS` has passed since the last one (called
+    /// from the cron, which may run more often).
+    pub fn sample(&mut self, now_ms: u64) {
+        if now_ms.saturating_sub(self.rates.last_ms) < SAMPLE_PERIOD_MS {
+            return;
+        }
+        self.rates.last_ms = now_ms;
+        self.rates.ops.sample(self.commands, now_ms);
+        self.rates.net_in.sample(self.net_input_bytes, now_ms);
+        self.rates.net_out.sample(self.net_output_bytes, now_ms);
+    }
+
+    /// `CONFIG RESETSTAT`: zero every counter and rate (the replication IDs stay).
     pub fn reset(&mut self) {
-        *self = Stats::default();
+        let repl = std::mem::take(&mut self.repl);
+        *self = Stats { repl, ..Stats::default() };
     }
 }

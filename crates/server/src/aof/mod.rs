@@ -14,6 +14,14 @@
 //!   is postponed up to 2 seconds, as Redis does, and then the replies wait for the write;
 //! - `no`: they leave at once; the kernel flushes when it likes.
 //!
+//! A failed write (disk full, I/O error) under `always` stops the server, as in Redis,
+//! rather than acknowledge what is not on disk. Under `everysec` and `no` the buffer stays
+//! for the next attempt (every iteration) and the replies waiting for it stay held: unlike
+//! Redis, which answers such a batch from memory, Keel acknowledges nothing that is not in
+//! the file. Meanwhile write commands are refused with Redis's `-MISCONF Errors writing to
+//! the AOF file: <error>` (`aof_last_write_status:err`) until a write, or after a failed
+//! fsync a retried fsync, succeeds.
+//!
 //! Submodules: [`manifest`] (the manifest file), [`load`] (start-up replay), [`rewrite`]
 //! (BASE files and BGREWRITEAOF), [`gate`] (held replies), `sync` (the fsync thread).
 
@@ -63,6 +71,9 @@ pub struct AofStats {
     pub delayed_fsync: u64,
     /// False after a failed write or fsync, until one succeeds (`aof_last_write_status`).
     pub last_write_ok: bool,
+    /// What the last failed write or fsync met, as `strerror` words: Redis's MISCONF
+    /// refusal names it while `last_write_ok` is false.
+    pub last_write_error: String,
     /// Successful rewrites (`aof_rewrites`).
     pub rewrites: u64,
     /// Rewrites failed in a row (`aof_rewrites_consecutive_failures`).
@@ -82,12 +93,23 @@ impl Default for AofStats {
             base_size: 0,
             delayed_fsync: 0,
             last_write_ok: true,
+            last_write_error: String::new(),
             rewrites: 0,
             consecutive_failures: 0,
             last_rewrite_ok: true,
             last_rewrite_secs: -1,
             rewrite_scheduled: false,
         }
+    }
+}
+
+impl AofStats {
+    /// Records a failed write or fsync: writes are refused with MISCONF until one succeeds.
+    fn write_failed(&mut self, text: &str) {
+        self.last_write_ok = false;
+        // Redis shows strerror's words alone, without Rust's "(os error N)" suffix.
+        let words = text.rfind(" (os error ").map_or(text, |at| &text[..at]);
+        self.last_write_error = words.to_string();
     }
 }
 
@@ -267,6 +289,11 @@ impl Propagation {
         self.waker = Some(waker);
     }
 
+    /// The event loop's waker, for threads that must wake it (snapshot writers).
+    pub fn waker(&self) -> Option<Arc<mio::Waker>> {
+        self.waker.clone()
+    }
+
     /// True while a rewrite runs (`aof_rewrite_in_progress`; BGSAVE refuses to overlap it).
     pub fn rewrite_in_progress(&self) -> bool {
         self.rewrite_job.is_some()
@@ -298,9 +325,18 @@ impl Propagation {
                 std::process::exit(1);
             }
             log.warning(&format!("Error syncing the AOF file: {e}"));
-            self.stats.last_write_ok = false;
+            self.stats.write_failed(&e);
         }
         if self.buf.is_empty() {
+            // After a failed fsync (everysec) writes are refused, so no new write would
+            // bring another fsync: retry once a second until one succeeds.
+            if !self.stats.last_write_ok && policy == FsyncPolicy::Everysec && !aof.syncer.busy() {
+                if done >= aof.written {
+                    self.stats.last_write_ok = true;
+                } else if now.saturating_sub(aof.last_fsync_ms) >= 1000 {
+                    aof.request_fsync(now);
+                }
+            }
             if policy == FsyncPolicy::Everysec
                 && aof.fsync_requested < aof.written
                 && now.saturating_sub(aof.last_fsync_ms) >= 1000
@@ -323,7 +359,7 @@ impl Propagation {
         }
         aof.postponed_since = None;
         if let Err(e) = aof.append(&self.buf) {
-            self.stats.last_write_ok = false;
+            self.stats.write_failed(&e.to_string());
             log.warning(&format!("Error writing to the AOF file: {e}"));
             if policy == FsyncPolicy::Always {
                 log.warning("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
@@ -407,6 +443,9 @@ pub fn set_appendonly(srv: &mut crate::server::Server, on: bool) {
             srv.log.warning(&format!("Unable to turn on AOF: {e:?}"));
         }
         return;
+    }
+    if srv.ks.snapshot_owner() == Some(crate::keyspace::snapshot::Owner::Aof) {
+        srv.ks.abort_snapshot();
     }
     srv.propagation.close(&srv.log);
     srv.ks.propagate_expired = false;

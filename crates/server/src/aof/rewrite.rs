@@ -1,8 +1,9 @@
 //! BASE files and AOF rewrites (BGREWRITEAOF, automatic rewrites, `appendonly yes` at run
 //! time), without fork.
 //!
-//! A rewrite is point-in-time: the dataset is serialized on the loop thread between two
-//! commands, then a thread writes and fsyncs the bytes while commands go on. At the start a
+//! A rewrite is point-in-time: a snapshot walk (`keyspace/snapshot.rs`) serializes the
+//! dataset in slices between commands, copying a key early when a command is about to
+//! change it, and a thread writes and fsyncs the bytes while commands go on. At the start a
 //! new INCR file is opened and listed in the manifest, so every write after the snapshot
 //! lands in it; when the thread is done the temporary file becomes the new BASE, the old
 //! BASE and INCR files become history in a new manifest (swapped atomically: temporary file,
@@ -13,11 +14,12 @@
 //! XSETID/XGROUP/XCLAIM for streams), then PEXPIREAT for keys with a time to live.
 
 use super::manifest::{self, FileInfo, FileType};
+use crate::keyspace::snapshot::{KeyWriter, Output, Owner, Trailer, Writer};
+use crate::keyspace::Entry;
 use crate::server::Server;
 use crate::types::Value;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Items per command in a BASE, as Redis batches them.
@@ -26,7 +28,7 @@ const ITEMS_PER_COMMAND: usize = 64;
 /// A rewrite whose BASE is being written by its thread.
 #[derive(Debug)]
 pub struct Job {
-    thread: Option<JoinHandle<std::io::Result<u64>>>,
+    thread: Option<Writer>,
     /// The temporary file the thread writes.
     tmp: PathBuf,
     /// The sequence number the new BASE takes.
@@ -40,8 +42,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// Forgets a running rewrite (`appendonly no`); its temporary file is removed once the
-    /// thread is done with it.
+    /// Forgets a running rewrite (`appendonly no`; its walk was aborted first); its
+    /// temporary file is removed once the thread is done with it.
     pub fn abandon(mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -155,77 +157,73 @@ fn push_stream(out: &mut Vec<u8>, key: &[u8], s: &crate::types::StreamValue) {
     }
 }
 
-/// The dataset as RESP commands: a point-in-time BASE.
-pub fn serialize(srv: &Server) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, db) in srv.ks.dbs().iter().enumerate() {
-        if db.is_empty() {
-            continue;
+/// The RESP body format of a BASE (`aof-use-rdb-preamble no`): commands that rebuild each
+/// key, then PEXPIREAT for keys with a time to live.
+struct RespFormat;
+
+impl KeyWriter for RespFormat {
+    fn select(&self, out: &mut Vec<u8>, db: usize, _sizes: Option<(usize, usize)>) {
+        push_cmd(out, &[b"SELECT", db.to_string().as_bytes()]);
+    }
+
+    fn key(&self, out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<u64>) {
+        let single = |b: &[u8]| vec![Bytes::copy_from_slice(b)];
+        match &entry.value {
+            Value::Str(s) => push_cmd(out, &[b"SET", key, &s.to_bytes()]),
+            Value::List(l) => push_batched(out, b"RPUSH", key, l.iter().map(|v| vec![v.clone()])),
+            Value::Set(s) => push_batched(out, b"SADD", key, s.iter().map(|m| single(&m))),
+            Value::ZSet(z) => push_batched(
+                out,
+                b"ZADD",
+                key,
+                z.iter().map(|(m, sc)| {
+                    vec![Bytes::from(resp::encode::format_double(sc)), Bytes::copy_from_slice(m)]
+                }),
+            ),
+            Value::Hash(h) => push_batched(
+                out,
+                b"HMSET",
+                key,
+                h.iter().map(|(f, v)| vec![Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)]),
+            ),
+            Value::Stream(s) => push_stream(out, key, s),
         }
-        push_cmd(&mut out, &[b"SELECT", i.to_string().as_bytes()]);
-        for (key, entry) in db.dict().iter() {
-            let single = |b: &[u8]| vec![Bytes::copy_from_slice(b)];
-            match &entry.value {
-                Value::Str(s) => push_cmd(&mut out, &[b"SET", key, &s.to_bytes()]),
-                Value::List(l) => {
-                    push_batched(&mut out, b"RPUSH", key, l.iter().map(|v| vec![v.clone()]))
-                }
-                Value::Set(s) => push_batched(&mut out, b"SADD", key, s.iter().map(|m| single(&m))),
-                Value::ZSet(z) => push_batched(
-                    &mut out,
-                    b"ZADD",
-                    key,
-                    z.iter().map(|(m, sc)| {
-                        vec![
-                            Bytes::from(resp::encode::format_double(sc)),
-                            Bytes::copy_from_slice(m),
-                        ]
-                    }),
-                ),
-                Value::Hash(h) => push_batched(
-                    &mut out,
-                    b"HMSET",
-                    key,
-                    h.iter()
-                        .map(|(f, v)| vec![Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)]),
-                ),
-                Value::Stream(s) => push_stream(&mut out, key, s),
-            }
-            if let Some(when) = db.expires().get(key) {
-                push_cmd(&mut out, &[b"PEXPIREAT", key, when.to_string().as_bytes()]);
-            }
+        if let Some(when) = expire {
+            push_cmd(out, &[b"PEXPIREAT", key, when.to_string().as_bytes()]);
         }
     }
-    out
+
+    fn end(&self, _out: &mut Vec<u8>) {}
 }
 
-/// Writes `data` to `path` and fsyncs it. Returns the size.
-fn write_file(path: &Path, data: &[u8]) -> std::io::Result<u64> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    Ok(data.len() as u64)
-}
-
-/// A BASE of the current dataset: RDB with `aof-use-rdb-preamble yes`, else RESP
-/// commands. Returns the bytes and whether they are RDB.
-fn base_bytes(srv: &Server) -> (Vec<u8>, bool) {
+/// Starts the walk of a BASE written to `path`: RDB with `aof-use-rdb-preamble yes`, else
+/// RESP commands. Returns the writer and whether the BASE is RDB.
+fn start_base(srv: &mut Server, path: PathBuf) -> std::io::Result<(Writer, bool)> {
     if srv.config.bool(crate::config::P::AofUseRdbPreamble) {
-        (crate::rdb::file::snapshot(srv, true), true)
-    } else {
-        (serialize(srv), false)
+        return crate::rdb::file::start_snapshot(srv, Owner::Aof, true, path, None)
+            .map(|w| (w, true));
     }
+    let out = Output { path, rename_to: None, trailer: Trailer::None };
+    let waker = srv.propagation.waker();
+    srv.ks
+        .start_snapshot(Owner::Aof, Box::new(RespFormat), Vec::new(), out, waker)
+        .map(|w| (w, false))
 }
 
 /// Writes a BASE of the current dataset on this thread (start-up). Returns its name.
-pub fn write_base_now(srv: &Server, dir: &Path, prefix: &str, seq: u64) -> Result<String, String> {
+pub fn write_base_now(
+    srv: &mut Server,
+    dir: &Path,
+    prefix: &str,
+    seq: u64,
+) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("Can't create AOF directory: {e}"))?;
-    let (data, rdb) = base_bytes(srv);
-    let name = manifest::base_name(prefix, seq, rdb);
     let tmp = dir.join(format!("temp-rewriteaof-{}.aof", std::process::id()));
-    write_file(&tmp, &data)
-        .and_then(|_| std::fs::rename(&tmp, dir.join(&name)))
+    let fail = |e: std::io::Error| format!("Can't write the AOF base file: {e}");
+    let (writer, rdb) = start_base(srv, tmp.clone()).map_err(fail)?;
+    crate::rdb::file::finish_now(srv, writer).map_err(fail)?;
+    let name = manifest::base_name(prefix, seq, rdb);
+    std::fs::rename(&tmp, dir.join(&name))
         .and_then(|()| super::fsync_dir(dir))
         .map_err(|e| format!("Can't write the AOF base file {name}: {e}"))?;
     Ok(name)
@@ -275,7 +273,6 @@ pub fn start(srv: &mut Server) -> Result<(), StartError> {
     }
     srv.log.notice(&format!("Creating AOF incr file {name} on background rewrite"));
     let base_seq = m.base_seq() + 1;
-    let (data, rdb) = base_bytes(srv);
     match srv.propagation.log.as_mut() {
         Some(l) => {
             l.switch_file(file);
@@ -286,22 +283,10 @@ pub fn start(srv: &mut Server) -> Result<(), StartError> {
             super::open_log(srv, dir.clone(), prefix, m, file, stats).map_err(StartError::Io)?;
         }
     }
+    // The walk starts after the switch: every write from now on lands in the new INCR
+    // and leaves the BASE as the dataset was here.
     let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let path = tmp.clone();
-    let waker = srv.propagation.waker.clone();
-    let thread = std::thread::Builder::new()
-        .name("aof-rewrite".into())
-        .spawn(move || {
-            let r = write_file(&path, &data);
-            // The buffer was allocated by the command thread: count its release there.
-            drop(data);
-            crate::memory::settle_thread();
-            if let Some(w) = waker {
-                let _ = w.wake();
-            }
-            r
-        })
-        .map_err(io)?;
+    let (thread, rdb) = start_base(srv, tmp.clone()).map_err(io)?;
     srv.propagation.rewrite_job = Some(Job {
         thread: Some(thread),
         tmp,
@@ -314,9 +299,15 @@ pub fn start(srv: &mut Server) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Finishes a rewrite whose thread is done: installs the new BASE and manifest and deletes
-/// the history. Called by the event loop every iteration; cheap when nothing is due.
+/// Time one event-loop iteration gives the running snapshot walk (BGSAVE or rewrite):
+/// commands wait at most about this long behind it.
+const SNAPSHOT_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Runs a slice of the snapshot walk, if one runs, and finishes a rewrite whose thread is
+/// done: installs the new BASE and manifest and deletes the history. Called by the event
+/// loop every iteration; cheap when nothing is due.
 pub fn poll(srv: &mut Server) {
+    srv.ks.snapshot_step(Some(SNAPSHOT_SLICE));
     if srv.propagation.stats.rewrite_scheduled && !srv.rdb.in_progress() {
         srv.propagation.stats.rewrite_scheduled = false;
         if let Err(StartError::Io(e)) = start(srv) {
@@ -332,6 +323,10 @@ pub fn poll(srv: &mut Server) {
         return;
     }
     let Some(mut job) = srv.propagation.rewrite_job.take() else { return };
+    // A writer that stopped before the walk ended failed: the walk has nowhere to go.
+    if srv.ks.snapshot_owner() == Some(Owner::Aof) {
+        srv.ks.abort_snapshot();
+    }
     let outcome = match job.thread.take().map(|t| t.join()) {
         Some(Ok(Ok(size))) => install(srv, &job, size),
         Some(Ok(Err(e))) => Err(e.to_string()),
@@ -395,7 +390,10 @@ fn install(srv: &mut Server, job: &Job, size: u64) -> Result<(), String> {
 /// cron: the log grew by the percentage over its size after the last rewrite.
 pub fn cron(srv: &mut Server) {
     use crate::config::P;
-    if srv.propagation.log.is_none() || srv.propagation.rewrite_job.is_some() {
+    if srv.propagation.log.is_none()
+        || srv.propagation.rewrite_job.is_some()
+        || srv.rdb.in_progress()
+    {
         return;
     }
     let perc = srv.config.int(P::AutoAofRewritePercentage).max(0) as u64;

@@ -178,10 +178,15 @@ pub const COMMANDS: &[CommandSpec] =
 /// The error Redis gives when a subcommand's arguments do not fit any of its forms; it names
 /// the subcommand as the client typed it.
 fn bad_form(args: &Args) -> CmdError {
+    bad_subcommand_form(args, "CLIENT")
+}
+
+/// [`bad_form`] for any container (`SLOWLOG`, ...).
+pub fn bad_subcommand_form(args: &Args, container: &str) -> CmdError {
     let typed = args.get(1).map(|b| c_prefix(b, 128)).unwrap_or_default();
     let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
     text.extend_from_slice(typed);
-    text.extend_from_slice(b"'. Try CLIENT HELP.");
+    text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
     CmdError::dynamic(text)
 }
 
@@ -242,8 +247,8 @@ fn setinfo(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 }
 
 /// `CLIENT INFO`: the caller's `CLIENT LIST` line.
-fn info(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
-    let line = info_line(ctx.client_ref(), ctx.now);
+fn info(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
+    let line = ctx.info_line(ctx.cid, args.argv());
     Ok(Frame::Verbatim("txt", Bytes::from(line)))
 }
 
@@ -264,12 +269,20 @@ fn list(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         return Err(CmdError::Syntax);
     }
     let mut out = String::new();
-    for (_, c) in ctx.clients.iter().filter(|(k, c)| c.sock.is_some() || *k == ctx.cid) {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
-            && wanted.is_none_or(|t| t == client_type(c))
-        {
-            out.push_str(&info_line(c, ctx.now));
-        }
+    // Redis lists clients in connection order; slab slots are reused, ids are not.
+    let mut shown: Vec<(u64, usize)> = ctx
+        .clients
+        .iter()
+        .filter(|(k, c)| c.sock.is_some() || *k == ctx.cid)
+        .filter(|(_, c)| {
+            ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+                && wanted.is_none_or(|t| t == client_type(c))
+        })
+        .map(|(k, c)| (c.id, k))
+        .collect();
+    shown.sort_unstable();
+    for (_, k) in shown {
+        out.push_str(&ctx.info_line(k, args.argv()));
     }
     Ok(Frame::Verbatim("txt", Bytes::from(out)))
 }
@@ -309,17 +322,58 @@ fn client_type(c: &Client) -> ClientType {
     }
 }
 
-/// One `CLIENT LIST` line, fields in Redis 7.2's order, newline-terminated. Counters Keel
-/// does not keep (subscriptions, MULTI, argument memory) are reported as an idle client's.
-fn info_line(c: &Client, now: u64) -> String {
+/// Redis's static reply buffer: replies beyond it go to a list of blocks (`oll`, `omem`).
+const REPLY_CHUNK: usize = 16 * 1024;
+
+/// What a client's `CLIENT LIST` line shows beyond the client's own fields.
+#[derive(Default)]
+struct LineExtras<'a> {
+    /// In MONITOR mode (`O`).
+    monitor: bool,
+    /// A WATCHed key was touched (`d`).
+    dirty_cas: bool,
+    /// Tracking redirects to a client that is gone (`R`).
+    broken_redirect: bool,
+    /// The running command's arguments, for the caller's own line: Redis's query buffer
+    /// still holds it, so it counts in `qbuf` and `argv-mem`.
+    running: Option<&'a [Bytes]>,
+}
+
+impl Ctx<'_> {
+    /// The `CLIENT LIST` line of the client in slot `k`; `argv` is the running command's.
+    fn info_line(&self, k: usize, argv: &[Bytes]) -> String {
+        let c = &self.clients[k];
+        let extras = LineExtras {
+            monitor: self.srv.monitors.contains(c.id),
+            dirty_cas: self.srv.ks.watches.is_dirty(c.id),
+            broken_redirect: c.tracking.as_ref().is_some_and(|t| {
+                t.redirect != 0 && !self.clients.iter().any(|(_, o)| o.id == t.redirect)
+            }),
+            running: (k == self.cid).then_some(argv),
+        };
+        render_line(c, self.now, &extras)
+    }
+}
+
+/// A client's `CLIENT LIST` line from its own fields alone (for reports made outside a
+/// CLIENT command, such as ACL LOG's `client-info`).
+pub fn info_line(c: &Client, now: u64) -> String {
+    render_line(c, now, &LineExtras::default())
+}
+
+/// One `CLIENT LIST` line, fields in Redis 7.2's order, newline-terminated.
+fn render_line(c: &Client, now: u64, x: &LineExtras<'_>) -> String {
     let mut flags = String::new();
     let bcast = c.tracking.as_ref().is_some_and(|t| t.bcast);
     for (on, ch) in [
+        (x.monitor, 'O'),
         (c.is_subscriber(), 'P'),
         (c.multi.is_some(), 'x'),
         (c.blocked.is_some(), 'b'),
         (c.tracking.is_some(), 't'),
+        (x.broken_redirect, 'R'),
         (bcast, 'B'),
+        (x.dirty_cas, 'd'),
         (c.close_after_reply, 'c'),
         (c.close_asap, 'A'),
         (c.unix, 'U'),
@@ -336,20 +390,33 @@ fn info_line(c: &Client, now: u64) -> String {
     fn text(b: &Option<Bytes>) -> std::borrow::Cow<'_, str> {
         b.as_deref().map(String::from_utf8_lossy).unwrap_or_default()
     }
-    let qbuf = c.query.len();
-    let qbuf_free = c.query.capacity() - qbuf;
-    let obl = c.pending_out();
-    let omem = c.out.capacity();
-    let tot_mem = c.query.capacity() + omem + std::mem::size_of::<Client>();
+    // Arguments the client holds: the running command's, or a parked command's.
+    let held: &[Bytes] = x.running.or(c.blocked.as_ref().map(|b| &b.argv[..])).unwrap_or(&[]);
+    let argv_mem: usize = held.iter().map(Bytes::len).sum();
+    let qbuf = c.query.len() + x.running.map_or(0, multibulk_len);
+    let qbuf_free = c.query.capacity().saturating_sub(c.query.len());
+    // Redis counts each queued argument's bytes plus one object pointer per argument.
+    let multi_mem: usize = c.multi.as_ref().map_or(0, |m| {
+        m.queue.iter().flatten().map(|a| a.len() + std::mem::size_of::<usize>()).sum()
+    });
+    let pending = c.pending_out();
+    let obl = pending.min(REPLY_CHUNK);
+    let omem = pending - obl;
+    let oll = omem.div_ceil(REPLY_CHUNK);
+    let tot_mem = c.query.capacity()
+        + c.out.capacity()
+        + argv_mem
+        + multi_mem
+        + std::mem::size_of::<Client>();
     let events = if c.writable_interest { "rw" } else { "r" };
     let resp = if c.proto == Proto::Resp3 { 3 } else { 2 };
     let mut s = String::new();
     let _ = writeln!(
         s,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
-         ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} \
-         oll=0 omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} \
-         lib-ver={}",
+             ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} \
+             obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} \
+             lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -365,9 +432,12 @@ fn info_line(c: &Client, now: u64) -> String {
         c.multi.as_ref().map_or(-1, |m| m.queue.len() as i64),
         qbuf,
         qbuf_free,
-        c.query.capacity(),
-        c.query.capacity(),
+        argv_mem,
+        multi_mem,
+        c.out.capacity().max(REPLY_CHUNK),
+        c.out.capacity(),
         obl,
+        oll,
         omem,
         tot_mem,
         events,
@@ -381,6 +451,13 @@ fn info_line(c: &Client, now: u64) -> String {
     s
 }
 
+/// Bytes of `argv` encoded as a multibulk request, as it sat in the query buffer.
+fn multibulk_len(argv: &[Bytes]) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    let items: usize = argv.iter().map(|a| 1 + digits(a.len()) + 2 + a.len() + 2).sum();
+    1 + digits(argv.len()) + 2 + items
+}
+
 /// What `CLIENT KILL` matches; `None` fields match everything.
 #[derive(Default)]
 struct KillFilter {
@@ -390,11 +467,15 @@ struct KillFilter {
     user: Option<Bytes>,
     kind: Option<ClientType>,
     skip_me: bool,
+    /// Only clients connected at least this many seconds (0 = any).
+    max_age: i64,
 }
 
 impl KillFilter {
-    fn matches(&self, c: &Client, is_me: bool) -> bool {
+    fn matches(&self, c: &Client, is_me: bool, now: u64) -> bool {
+        let age = (now.saturating_sub(c.ctime) / 1000) as i64;
         !(is_me && self.skip_me)
+            && (self.max_age == 0 || age >= self.max_age)
             && self.addr.as_ref().is_none_or(|a| a == c.addr.as_bytes())
             && self.laddr.as_ref().is_none_or(|a| a == c.laddr.as_bytes())
             && self.id.is_none_or(|id| id == c.id)
@@ -404,7 +485,7 @@ impl KillFilter {
 }
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL <ID id | TYPE type | USER name | ADDR ip:port |
-/// LADDR ip:port | SKIPME yes|no> ...`. The old form answers OK or "No such client"; the new
+/// LADDR ip:port | SKIPME yes|no | MAXAGE seconds> ...`. The old form answers OK or "No such client"; the new
 /// form counts the clients it closed. The caller is closed after its reply is written,
 /// others before the server next sleeps.
 fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
@@ -432,14 +513,17 @@ fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             } else if is(b"laddr") {
                 f.laddr = Some(val);
             } else if is(b"user") {
-                // `default` is the only user until ACL users exist.
-                if &val[..] != b"default" {
+                if !ctx.srv.acl.users.contains_key(&*String::from_utf8_lossy(&val)) {
                     let mut text = b"ERR No such user '".to_vec();
                     text.extend_from_slice(c_prefix(&val, usize::MAX));
                     text.push(b'\'');
                     return Err(CmdError::dynamic(text));
                 }
                 f.user = Some(val);
+            } else if is(b"maxage") {
+                // Redis 7.4's filter: clients connected at least that many seconds.
+                f.max_age = num::parse_i64(&val)
+                    .ok_or(CmdError::Static("ERR maxage is not an integer or out of range"))?;
             } else if is(b"skipme") {
                 f.skip_me = if val.eq_ignore_ascii_case(b"yes") {
                     true
@@ -453,10 +537,10 @@ fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             }
         }
     }
-    let me = ctx.cid;
+    let (me, now) = (ctx.cid, ctx.now);
     let mut killed = 0;
     for (k, c) in ctx.clients.iter_mut() {
-        if c.sock.is_none() || !f.matches(c, k == me) {
+        if c.sock.is_none() || !f.matches(c, k == me, now) {
             continue;
         }
         if k == me {

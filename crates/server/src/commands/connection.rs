@@ -1,12 +1,10 @@
 //! Connection commands: PING ECHO HELLO AUTH SELECT QUIT RESET.
 //!
-//! Until ACL users exist there is one user, `default`: it has no password when `requirepass`
-//! is empty (any password is then accepted with an explicit user name, as Redis's `nopass`
-//! user does), and `requirepass` as its password otherwise.
+//! Authentication checks a user name and password against the ACL users (`crate::acl`);
+//! `AUTH password` means the `default` user, whose password `requirepass` sets.
 
 use super::spec::{acl, flags::*, CommandSpec, KeyPos};
 use crate::args::Args;
-use crate::config::P;
 use crate::error::CmdError;
 use crate::net::client::ReplyMode;
 use crate::server::Ctx;
@@ -85,7 +83,8 @@ fn auth(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         2 => (Some(args.next_bytes()?), args.next_bytes()?),
         _ => return Err(CmdError::Syntax),
     };
-    ctx.authenticate(user.as_deref(), &pass)?;
+    let typed = args.get(0).cloned().unwrap_or_default();
+    ctx.authenticate(&typed, user.as_deref(), &pass)?;
     Ok(Frame::ok())
 }
 
@@ -122,7 +121,8 @@ fn hello(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     if let Some((user, pass)) = &creds {
-        ctx.authenticate(Some(user), pass)?;
+        let typed = args.get(0).cloned().unwrap_or_default();
+        ctx.authenticate(&typed, Some(user), pass)?;
     }
     if !ctx.client_ref().authenticated {
         return Err(CmdError::Static(
@@ -186,9 +186,11 @@ fn quit(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// `RESET`: back to the state of a fresh connection (database 0, RESP2, no name, replies on,
 /// no eviction/touch overrides, and logged out when a password is required).
 fn reset(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
-    let open = ctx.srv.config.str(P::Requirepass).is_empty();
+    let open = ctx.srv.acl.default_nopass();
     super::transactions::unwatch_all(ctx);
     ctx.unsubscribe_all_silently();
+    let id = ctx.client_ref().id;
+    ctx.srv.monitors.remove(id);
     let c = ctx.client();
     c.multi = None;
     c.db = 0;
@@ -203,22 +205,34 @@ fn reset(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 }
 
 impl Ctx<'_> {
-    /// Checks `user`/`pass` against the one `default` user and logs the caller in on success.
-    /// `user` is `None` for the one-argument `AUTH password` form.
-    fn authenticate(&mut self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
-        let required = self.srv.config.str(P::Requirepass);
-        let ok = match user {
+    /// Checks `user`/`pass` against the ACL users and logs the caller in on success; a
+    /// failure is recorded in the ACL log (reason `auth`). `user` is `None` for the
+    /// one-argument `AUTH password` form, which means `default`.
+    fn authenticate(
+        &mut self,
+        typed: &Bytes,
+        user: Option<&[u8]>,
+        pass: &[u8],
+    ) -> Result<(), CmdError> {
+        let name: &[u8] = match user {
             // `AUTH password` makes no sense for a user without a password.
-            None if required.is_empty() => return Err(CmdError::AuthNotConfigured),
-            Some(u) if u != b"default" => false,
-            _ => required.is_empty() || required.as_bytes() == pass,
+            None if self.srv.acl.default_user().is_some_and(|u| u.nopass) => {
+                return Err(CmdError::AuthNotConfigured)
+            }
+            None => b"default",
+            Some(u) => u,
         };
-        if !ok {
+        let key = crate::acl::name_of(name);
+        if !self.srv.acl.users.get(&key).is_some_and(|u| u.accepts(pass)) {
+            // The log names the command as typed (AUTH or HELLO).
+            let c = &self.clients[self.cid];
+            let (reason, who) = (crate::acl::log::Reason::Auth, Bytes::copy_from_slice(name));
+            crate::acl::log_denial(self.srv, c, self.cid, reason, typed.clone(), who);
             return Err(CmdError::WrongPass);
         }
         let c = self.client();
         c.authenticated = true;
-        c.user = "default".into();
+        c.user = key;
         Ok(())
     }
 }

@@ -144,13 +144,12 @@ fn save_cmd(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 
 /// `BGSAVE [SCHEDULE]`.
 fn bgsave(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    // SCHEDULE matters only while another kind of background job runs, and Keel's
-    // snapshots share no resource with the AOF rewrite, so it is accepted and ignored.
-    match args.remaining() {
-        0 => {}
-        1 if args.eat("schedule") => {}
+    // SCHEDULE matters only while an AOF rewrite runs (see `rdb/save.rs`).
+    let schedule = match args.remaining() {
+        0 => false,
+        1 if args.eat("schedule") => true,
         _ => return Err(CmdError::Syntax),
-    }
+    };
     let in_exec = ctx.client_ref().in_exec;
-    save::bgsave(ctx.srv, in_exec).map(Frame::simple)
+    save::bgsave(ctx.srv, in_exec, schedule).map(Frame::simple)
 }

@@ -216,8 +216,51 @@ fn info(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::Array(entries))
 }
 
-/// The `COMMAND DOCS` description of one command. Argument descriptions are not kept in
-/// the table, so they are left out.
+/// The COMMAND DOCS fields the table rows do not hold (arguments, history, doc flags...),
+/// captured from redis-server by `scripts/gen-command-docs`.
+#[rustfmt::skip]
+#[path = "docs_data.rs"]
+mod docs_data;
+
+/// One node of a captured COMMAND DOCS reply, with the RESP type Redis gives it.
+pub enum Doc {
+    /// A bulk string.
+    Bulk(&'static str),
+    /// A status string (the flag names).
+    Status(&'static str),
+    /// An integer (`key_spec_index`).
+    Int(i64),
+    /// An array.
+    List(&'static [Doc]),
+    /// A set (flags, history).
+    Set(&'static [Doc]),
+    /// A map with string keys.
+    Map(&'static [(&'static str, Doc)]),
+}
+
+impl Doc {
+    fn frame(&self) -> Frame {
+        let all = |items: &'static [Doc]| items.iter().map(Doc::frame).collect();
+        match self {
+            Doc::Bulk(s) => Frame::bulk(s.as_bytes()),
+            Doc::Status(s) => Frame::simple(s),
+            Doc::Int(n) => Frame::Integer(*n),
+            Doc::List(items) => Frame::Array(all(items)),
+            Doc::Set(items) => Frame::Set(all(items)),
+            Doc::Map(pairs) => Frame::Map(pairs.iter().map(|(k, v)| field(k, v.frame())).collect()),
+        }
+    }
+}
+
+/// The captured extra fields of the command with full name `name` (none for commands
+/// Redis does not document, such as Keel's own).
+fn extra_docs(name: &str) -> &'static [(&'static str, Doc)] {
+    let data = docs_data::DOCS;
+    data.binary_search_by(|(n, _)| (*n).cmp(name)).map_or(&[], |i| data[i].1)
+}
+
+/// The `COMMAND DOCS` description of one command: the table's summary, since, group and
+/// complexity, then the captured fields, then the subcommands.
 fn docs_entry(name: &str, spec: &'static CommandSpec) -> Frame {
     let text = |s: &'static str| Frame::bulk(s.as_bytes());
     let mut doc = vec![
@@ -226,6 +269,7 @@ fn docs_entry(name: &str, spec: &'static CommandSpec) -> Frame {
         field("group", text(spec.group)),
         field("complexity", text(spec.complexity)),
     ];
+    doc.extend(extra_docs(name).iter().map(|(k, v)| field(k, v.frame())));
     if !spec.subcommands.is_empty() {
         let subs = spec
             .subcommands
@@ -371,7 +415,7 @@ fn keys_by_specs(spec: &CommandSpec, line: &[Bytes]) -> Result<Found, SpecsFaile
 
 /// The keys of a command line (name first) with their flags: by the key specs, or by the
 /// command's own finder where the specs cannot tell.
-fn find_keys(spec: &CommandSpec, line: &[Bytes]) -> Found {
+pub fn find_keys(spec: &CommandSpec, line: &[Bytes]) -> Found {
     // Variable flags mean only the command's own finder knows the flags of this call.
     let by_specs = match spec.specs().any(|ks| ks.has("variable_flags")) {
         true => Err(SpecsFailed),

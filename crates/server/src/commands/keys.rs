@@ -634,11 +634,19 @@ fn object_encoding(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError
 
 /// `OBJECT REFCOUNT key`: 1, or INT_MAX for the small integers Redis shares.
 fn object_refcount(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    object_with(ctx, args, |e, _, _| {
-        let shared = !e.unshared
-            && matches!(e.value, Value::Str(StrValue::Int(n)) if (0..SHARED_INTEGERS).contains(&n));
-        Ok(Frame::Integer(if shared { SHARED_REFCOUNT } else { 1 }))
-    })
+    object_with(ctx, args, |e, _, _| Ok(Frame::Integer(refcount(e))))
+}
+
+/// The refcount Redis would report for the entry: 1, or INT_MAX for the small integers it
+/// shares (also `DEBUG OBJECT`'s).
+pub(crate) fn refcount(e: &Entry) -> i64 {
+    let shared = !e.unshared
+        && matches!(e.value, Value::Str(StrValue::Int(n)) if (0..SHARED_INTEGERS).contains(&n));
+    if shared {
+        SHARED_REFCOUNT
+    } else {
+        1
+    }
 }
 
 /// `OBJECT IDLETIME key`: seconds since the last access; an error under an LFU policy.

@@ -4,6 +4,7 @@
 //! handlers of one Redis command group. Dispatch, `COMMAND`, `INFO commandstats` and the
 //! tests all read this one table.
 
+pub mod acl;
 pub mod bitmap;
 pub mod client;
 pub mod connection;
@@ -14,12 +15,14 @@ pub mod hash;
 pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod set;
+pub mod slowlog;
 pub mod sort;
 pub mod spec;
 pub mod stream;
@@ -53,6 +56,10 @@ const FAMILIES: &[&[CommandSpec]] = &[
     memory::COMMANDS,
     dump::COMMANDS,
     introspection::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
+    crate::monitor::COMMANDS,
+    acl::COMMANDS,
 ];
 
 /// The lookup map from lowercase name to table row, built once.

@@ -228,6 +228,9 @@ pub(super) fn run_in(
     let saved_clock = ctx.srv.fixed_clock.replace(ctx.now);
     let saved_exec = std::mem::replace(&mut ctx.client().in_exec, true);
     let saved_cmd = ctx.client_ref().last_cmd;
+    // Redis runs a script's commands on a client of its own: a SELECT inside the script does
+    // not move the caller.
+    let saved_db = ctx.client_ref().db;
     // Redis names an EVAL script's Lua function `f_<sha1>`; a function goes by its name.
     let name = if run.eval { format!("f_{}", run.name) } else { run.name.to_string() };
     let outer = ctx.srv.busy.begin(ctx.cid, run.eval, name, run.command.to_vec());
@@ -262,6 +265,7 @@ pub(super) fn run_in(
     ctx.srv.fixed_clock = saved_clock;
     ctx.client().in_exec = saved_exec;
     ctx.client().last_cmd = saved_cmd;
+    ctx.client().db = saved_db;
     match result.map_err(lua_failure)? {
         Outcome::Value(v) => match lua::lua_to_frame(&v, resp3) {
             Frame::Error(text) => Err(CmdError::dynamic(text.to_vec())),
@@ -329,8 +333,20 @@ fn library_call(
     match kind {
         b"acl" => match lua::command_args(rest) {
             Ok(argv) if argv.is_empty() => raise(NO_ARGS),
-            Ok(argv) if dispatch::lookup(&argv).is_ok() => Ok((Value::Boolean(true), false)),
-            Ok(_) => raise(b"ERR Invalid command passed to redis.acl_check_cmd()"),
+            Ok(argv) => match dispatch::lookup(&argv) {
+                // The script's user (the caller's) may run it: the same check dispatch makes.
+                Ok(resolved) => {
+                    let user = b.clients.get(b.cid).map(|c| c.user.as_str()).unwrap_or("default");
+                    let allowed = b
+                        .srv
+                        .acl
+                        .users
+                        .get(user)
+                        .is_some_and(|u| u.check(&resolved, &argv) == crate::acl::Verdict::Ok);
+                    Ok((Value::Boolean(allowed), false))
+                }
+                Err(_) => raise(b"ERR Invalid command passed to redis.acl_check_cmd()"),
+            },
             Err(e) => raise(e.as_bytes()),
         },
         b"log" => {

@@ -8,6 +8,10 @@ use crate::error::CmdError;
 use crate::server::{Ctx, ShutdownMode};
 use resp::Frame;
 
+#[path = "debug.rs"]
+mod debug;
+use debug::debug;
+
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, 0, KeyPos::NONE, config_get)
         .doc(
@@ -213,55 +217,6 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     Ok(Frame::ok())
 }
 
-/// `DEBUG RELOAD | SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | HELP`: the few debugging tools
-/// tests use.
-/// Refused unless `enable-debug-command` allows it, as in Redis.
-fn debug(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let allowed = match ctx.srv.config.word(P::EnableDebugCommand) {
-        "yes" => true,
-        "local" => is_local(ctx.client_ref()),
-        _ => false,
-    };
-    if !allowed {
-        return Err(CmdError::Static("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
-    }
-    let sub = args.next_bytes()?;
-    let n = args.remaining();
-    if sub.eq_ignore_ascii_case(b"help") && n == 0 {
-        return Ok(help(&[
-            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "RELOAD",
-            "    Save the RDB on disk and reload it back to memory.",
-            "SET-ACTIVE-EXPIRE <0|1>",
-            "    Setting it to 0 disables expiring keys in background when they are not",
-            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
-            "    default.",
-            "SLEEP <seconds>",
-            "    Stop the server for <seconds>. Decimals allowed.",
-            "HELP",
-            "    Print this help.",
-        ]));
-    }
-    if sub.eq_ignore_ascii_case(b"sleep") && n == 1 {
-        let secs = args.next_f64()?;
-        // A blocked event loop is the point of DEBUG SLEEP; bound it to a sane duration so
-        // a typo cannot freeze the server for ever.
-        let dur =
-            std::time::Duration::try_from_secs_f64(secs.clamp(0.0, 3600.0)).unwrap_or_default();
-        std::thread::sleep(dur);
-        return Ok(Frame::ok());
-    }
-    if sub.eq_ignore_ascii_case(b"reload") && n == 0 {
-        crate::rdb::save::debug_reload(ctx.srv)?;
-        return Ok(Frame::ok());
-    }
-    if sub.eq_ignore_ascii_case(b"set-active-expire") && n == 1 {
-        ctx.srv.ks.active_expire = args.next_i64()? != 0;
-        return Ok(Frame::ok());
-    }
-    Err(CmdError::UnknownSubcommand { sub, cmd: "debug".into() })
-}
-
 /// True for a connection over a unix socket or from a loopback address.
 fn is_local(c: &crate::net::client::Client) -> bool {
     c.unix || c.addr.starts_with("127.") || c.addr.starts_with("[::1]")
@@ -399,13 +354,16 @@ fn apply_hooks(ctx: &mut Ctx<'_>, changed: &[usize], argv: &[bytes::Bytes]) {
             crate::notify::configure(&mut ctx.srv.ks, flags);
         }
         crate::memory::config_changed(ctx.srv, i);
+        crate::acl::config_changed(ctx.srv, i);
     }
 }
 
 /// `CONFIG RESETSTAT`.
 fn config_resetstat(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
     ctx.srv.stats.reset();
+    ctx.srv.latency.reset_stats();
     ctx.srv.ks.stats = Default::default();
+    ctx.srv.acl.log.counters = Default::default();
     Ok(Frame::ok())
 }
 

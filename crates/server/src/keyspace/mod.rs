@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod expire;
+pub mod snapshot;
 pub mod watch;
 
 pub use access::{idle_seconds, lru_clock};
@@ -167,6 +168,11 @@ pub struct Keyspace {
     /// Set by dispatch while a `CLIENT NO-TOUCH` client's command runs: write lookups then
     /// leave the access bits alone too (read lookups get `Touch::No` from the caller).
     pub no_touch: bool,
+    /// The running snapshot (BGSAVE, AOF rewrite): every change passes its copy-on-write
+    /// hook first (see [`snapshot`]).
+    snapshot: Option<Box<snapshot::Snapshot>>,
+    /// BullMQ queues discovered from the keys created, for the built-in metrics.
+    pub queues: crate::metrics::bullmq::QueueNames,
 }
 
 impl Keyspace {
@@ -195,6 +201,8 @@ impl Keyspace {
             loading: false,
             access: access::AccessPolicy::default(),
             no_touch: false,
+            snapshot: None,
+            queues: Default::default(),
         }
     }
 
@@ -231,6 +239,8 @@ impl Keyspace {
         }
         match d.expires.get(key) {
             Some(&when) if when <= now => {
+                self.cow(db, key);
+                let d = &mut self.dbs[db];
                 d.expires.remove(key);
                 d.dict.remove(key);
                 self.stats.expired += 1;
@@ -302,6 +312,7 @@ impl Keyspace {
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now);
         self.maybe_touch(db, key);
+        self.cow(db, key);
         let e = self.dbs[db].dict.get_mut(key)?;
         if !self.no_touch {
             self.access.touch(&mut e.lru, now);
@@ -319,6 +330,7 @@ impl Keyspace {
     /// time is removed (a SET makes a key persistent). Counts as one change.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, now: u64, keep_ttl: bool) {
         self.maybe_touch(db, key);
+        self.cow(db, key);
         // An expired key is gone before it is replaced (as Redis's write lookup does), so
         // storing under its name creates a new key.
         self.expire_if_needed(db, key, now);
@@ -333,6 +345,7 @@ impl Keyspace {
             *e = entry;
         } else {
             d.dict.insert(key.into(), entry);
+            self.queues.note(db, key);
             if self.record_new {
                 self.queue_event(KsEvent::New, db, key);
             }
@@ -405,6 +418,7 @@ impl Keyspace {
         if self.expire_if_needed(db, key, now) {
             return false;
         }
+        self.cow(db, key);
         let d = &mut self.dbs[db];
         if d.dict.remove(key).is_some() {
             d.expires.remove(key);
@@ -421,6 +435,7 @@ impl Keyspace {
     /// applies no lazy expiry and counts no change: eviction is not a write of the running
     /// command. Watchers, tracking clients and blocked clients learn of it all the same.
     pub fn evict(&mut self, db: usize, key: &[u8]) -> bool {
+        self.cow(db, key);
         let d = &mut self.dbs[db];
         if d.dict.remove(key).is_none() {
             return false;
@@ -439,6 +454,7 @@ impl Keyspace {
     pub fn take(&mut self, db: usize, key: &[u8], now: u64) -> Option<(Entry, Option<u64>)> {
         self.maybe_touch(db, key);
         self.expire_if_needed(db, key, now);
+        self.cow(db, key);
         let d = &mut self.dbs[db];
         let (_, entry) = d.dict.remove(key)?;
         let ttl = d.expires.remove(key).map(|(_, t)| t);
@@ -450,9 +466,11 @@ impl Keyspace {
     /// as new even if one was replaced: RENAME, COPY and MOVE delete the old target first.
     pub fn put(&mut self, db: usize, key: &[u8], entry: Entry, expire_at: Option<u64>) {
         self.maybe_touch(db, key);
+        self.cow(db, key);
         if self.record_new {
             self.queue_event(KsEvent::New, db, key);
         }
+        self.queues.note(db, key);
         let d = &mut self.dbs[db];
         d.dict.insert(key.into(), entry);
         match expire_at {
@@ -475,6 +493,7 @@ impl Keyspace {
     /// Sets the expire time of an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: u64) -> bool {
         self.maybe_touch(db, key);
+        self.cow(db, key);
         let d = &mut self.dbs[db];
         if !d.dict.contains_key(key) {
             return false;
@@ -491,6 +510,7 @@ impl Keyspace {
     /// Removes the expire time of `key`. Returns true if it had one.
     pub fn persist(&mut self, db: usize, key: &[u8]) -> bool {
         self.maybe_touch(db, key);
+        self.cow(db, key);
         let removed = self.dbs[db].expires.remove(key).is_some();
         if removed {
             self.dirty += 1;
@@ -506,6 +526,7 @@ impl Keyspace {
     /// Empties database `db`, returning how many keys it had.
     pub fn flush_db(&mut self, db: usize) -> usize {
         self.touch_watched_in(db, db);
+        self.cow_db(db);
         self.flushed |= self.tracking_on;
         self.all_ready |= self.track_ready;
         let n = self.dbs[db].len();
@@ -523,6 +544,8 @@ impl Keyspace {
     pub fn swap(&mut self, a: usize, b: usize) {
         self.touch_watched_in(a, b);
         self.touch_watched_in(b, a);
+        self.cow_db(a);
+        self.cow_db(b);
         self.all_ready |= self.track_ready;
         self.dbs.swap(a, b);
         self.dirty += 1;

@@ -104,6 +104,51 @@ pub fn fmt_addr(a: &SocketAddr) -> String {
     format!("{}:{}", a.ip(), a.port())
 }
 
+/// Opens a TCP listener on `port` at each address of a `bind` value (`*` is every IPv4
+/// address, `::*` every IPv6 one). A leading `-` marks an optional address: failing to parse
+/// or bind it is logged and skipped; any other failure is the error returned.
+pub fn bind_all(
+    binds: &str,
+    port: u16,
+    backlog: i32,
+    log: &crate::log::Logger,
+) -> io::Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for word in binds.split_whitespace() {
+        let (optional, text) = match word.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, word),
+        };
+        let ip: std::net::IpAddr = match text {
+            "*" => std::net::IpAddr::from([0u8, 0, 0, 0]),
+            "::*" => std::net::IpAddr::from([0u16; 8]),
+            _ => match text.parse() {
+                Ok(ip) => ip,
+                Err(_) if optional => continue,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("Invalid bind address '{text}'"),
+                    ))
+                }
+            },
+        };
+        match bind_tcp(SocketAddr::new(ip, port), backlog) {
+            Ok(l) => out.push(l),
+            Err(e) if optional => {
+                log.verbose(&format!("Could not bind optional address {text}:{port}: {e}"));
+            }
+            Err(e) => {
+                log.warning(&format!(
+                    "Warning: Could not create server TCP listening socket {text}:{port}: {e}"
+                ));
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Opens a TCP listener with `SO_REUSEADDR` and the given backlog.
 pub fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };

@@ -46,6 +46,10 @@ pub fn accept_clients(
             srv.stats.rejected_connections += 1;
             continue;
         }
+        if crate::acl::protected_refuses(srv, &accepted.addr, matches!(stream, Stream::Unix(_))) {
+            let _ = stream.write(crate::acl::PROTECTED_DENIED);
+            continue;
+        }
         if let Stream::Tcp(t) = &stream {
             let secs = srv.config.int(P::TcpKeepalive);
             if secs > 0 {
@@ -69,7 +73,7 @@ pub fn accept_clients(
             continue;
         }
         let mut client = Client::new(id, Some(stream), accepted.addr, accepted.laddr, fd, now);
-        client.authenticated = srv.config.str(P::Requirepass).is_empty();
+        client.authenticated = srv.acl.default_nopass();
         client.parser.auth_required = !client.authenticated;
         client.parser.max_bulk_len = srv.config.int(P::ProtoMaxBulkLen);
         entry.insert(client);

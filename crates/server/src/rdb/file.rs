@@ -2,16 +2,19 @@
 //! (SELECTDB, RESIZEDB, then keys with their expire times) and the EOF opcode with the
 //! CRC64 of everything before it.
 //!
-//! Writing takes a consistent snapshot on the command thread (nothing runs meanwhile);
-//! reading bounds every length by the bytes present and checks the checksum at the end.
+//! Writing is a snapshot walk (`keyspace/snapshot.rs`): the header here, then the keys in
+//! slices between commands, copied early when a command is about to change them, so the
+//! file is the dataset as it was at the start; a thread writes it and adds the checksum.
+//! Reading bounds every length by the bytes present and checks the checksum at the end.
 
 use super::value::{self, Limits, WriteOpts};
 use super::{crc64, write_blob, write_len, write_string, ReadError, Reader, RDB_VERSION};
 use crate::config::P;
+use crate::keyspace::access::AccessPolicy;
+use crate::keyspace::snapshot::{KeyWriter, Output, Owner, Trailer, Writer};
 use crate::keyspace::Entry;
 use crate::server::Server;
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const OP_FUNCTION_PRE_GA: u8 = 246;
@@ -57,19 +60,10 @@ pub struct LoadInfo {
     pub elapsed: Duration,
 }
 
-/// Writes the whole dataset as an RDB file, marked as an AOF base (`aof-base:1`): the
-/// AOF's RDB preamble.
-pub fn write_dataset(srv: &Server, out: &mut impl Write) -> std::io::Result<()> {
-    out.write_all(&snapshot(srv, true))
-}
-
-/// The whole dataset as RDB file bytes, in the version and with the compression and
-/// checksum settings the configuration asks for.
-pub fn snapshot(srv: &Server, aof_base: bool) -> Vec<u8> {
-    let opts = WriteOpts::from_config(&srv.config);
+/// The file's start: signature and version, aux fields, function libraries.
+fn header(srv: &Server, opts: &WriteOpts, aof_base: bool) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(format!("REDIS{:04}", opts.version).as_bytes());
-    let now_ms = srv.now_ms();
     let aux = |out: &mut Vec<u8>, k: &str, v: &[u8]| {
         out.push(OP_AUX);
         write_string(out, k.as_bytes());
@@ -77,60 +71,95 @@ pub fn snapshot(srv: &Server, aof_base: bool) -> Vec<u8> {
     };
     aux(&mut out, "redis-ver", crate::REDIS_VERSION.as_bytes());
     aux(&mut out, "redis-bits", b"64");
-    aux(&mut out, "ctime", (now_ms / 1000).to_string().as_bytes());
+    aux(&mut out, "ctime", (srv.now_ms() / 1000).to_string().as_bytes());
     aux(&mut out, "used-mem", crate::memory::used_memory().to_string().as_bytes());
     aux(&mut out, "aof-base", if aof_base { b"1" } else { b"0" });
     for code in srv.scripting.function_codes() {
         out.push(super::OPCODE_FUNCTION2);
         write_blob(&mut out, &code, opts.compress);
     }
+    out
+}
+
+/// The RDB body format for a snapshot walk: databases, keys with expire time and access
+/// history (under the eviction policies that use it, as in Redis), EOF.
+struct RdbFormat {
+    opts: WriteOpts,
+    policy: Access,
+    access: AccessPolicy,
+    /// The snapshot's time, for idle times and decayed LFU counters.
+    now_ms: u64,
+}
+
+impl KeyWriter for RdbFormat {
+    fn select(&self, out: &mut Vec<u8>, db: usize, sizes: Option<(usize, usize)>) {
+        out.push(OP_SELECTDB);
+        write_len(out, db as u64);
+        if let Some((keys, expires)) = sizes {
+            out.push(OP_RESIZEDB);
+            write_len(out, keys as u64);
+            write_len(out, expires as u64);
+        }
+    }
+
+    fn key(&self, out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<u64>) {
+        if let Some(when) = expire {
+            out.push(OP_EXPIRETIME_MS);
+            out.extend_from_slice(&when.to_le_bytes());
+        }
+        match self.policy {
+            Access::Lru => {
+                out.push(OP_IDLE);
+                write_len(out, crate::keyspace::idle_seconds(entry.lru, self.now_ms));
+            }
+            Access::Lfu => {
+                out.push(OP_FREQ);
+                out.push(self.access.decayed(entry.lru, self.now_ms).min(255) as u8);
+            }
+            Access::None => {}
+        }
+        let mut body = Vec::new();
+        value::write_value(&mut body, &entry.value, &self.opts);
+        out.push(body[0]);
+        write_blob(out, key, self.opts.compress);
+        out.extend_from_slice(&body[1..]);
+    }
+
+    fn end(&self, out: &mut Vec<u8>) {
+        out.push(OP_EOF);
+    }
+}
+
+/// Starts a snapshot of the dataset as an RDB file written to `path` by a thread (then
+/// renamed to `rename_to` when given), in the version and with the compression and
+/// checksum settings the configuration asks for; `aof_base` marks an AOF's BASE. The walk
+/// goes on between commands (see `keyspace/snapshot.rs`).
+pub fn start_snapshot(
+    srv: &mut Server,
+    owner: Owner,
+    aof_base: bool,
+    path: PathBuf,
+    rename_to: Option<PathBuf>,
+) -> std::io::Result<Writer> {
+    let opts = WriteOpts::from_config(&srv.config);
+    let header = header(srv, &opts, aof_base);
     let policy = match srv.config.word(P::MaxmemoryPolicy) {
         p if p.ends_with("-lru") => Access::Lru,
         p if p.ends_with("-lfu") => Access::Lfu,
         _ => Access::None,
     };
-    for (i, db) in srv.ks.dbs().iter().enumerate() {
-        if db.is_empty() {
-            continue;
-        }
-        out.push(OP_SELECTDB);
-        write_len(&mut out, i as u64);
-        out.push(OP_RESIZEDB);
-        write_len(&mut out, db.len() as u64);
-        write_len(&mut out, db.expires_len() as u64);
-        for (key, entry) in db.dict().iter() {
-            if let Some(&when) = db.expires().get(key) {
-                out.push(OP_EXPIRETIME_MS);
-                out.extend_from_slice(&when.to_le_bytes());
-            }
-            // Access history goes along under the policies that use it, as in Redis.
-            match policy {
-                Access::Lru => {
-                    out.push(OP_IDLE);
-                    write_len(&mut out, crate::keyspace::idle_seconds(entry.lru, now_ms));
-                }
-                Access::Lfu => {
-                    out.push(OP_FREQ);
-                    out.push(srv.ks.access.decayed(entry.lru, now_ms).min(255) as u8);
-                }
-                Access::None => {}
-            }
-            write_key_value(&mut out, key, entry, &opts);
-        }
-    }
-    out.push(OP_EOF);
-    let crc = if srv.config.bool(P::Rdbchecksum) { crc64(&out) } else { 0 };
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    let format = RdbFormat { opts, policy, access: srv.ks.access.clone(), now_ms: srv.now_ms() };
+    let trailer = if srv.config.bool(P::Rdbchecksum) { Trailer::Crc64 } else { Trailer::Zeros };
+    let out = Output { path, rename_to, trailer };
+    let waker = srv.propagation.waker();
+    srv.ks.start_snapshot(owner, Box::new(format), header, out, waker)
 }
 
-/// One key: type byte, key string, value body.
-fn write_key_value(out: &mut Vec<u8>, key: &[u8], entry: &Entry, opts: &WriteOpts) {
-    let mut body = Vec::new();
-    value::write_value(&mut body, &entry.value, opts);
-    out.push(body[0]);
-    write_blob(out, key, opts.compress);
-    out.extend_from_slice(&body[1..]);
+/// Runs a snapshot walk to its end on this thread and waits for its file (SAVE, start-up
+/// BASE, shutdown). Returns the file size.
+pub fn finish_now(srv: &mut Server, writer: Writer) -> std::io::Result<u64> {
+    srv.ks.finish_snapshot_now();
+    writer.join().unwrap_or_else(|_| Err(std::io::Error::other("the snapshot writer failed")))
 }
 
 /// Loads the RDB file at `path` into `srv` (keys are added to what is there; a key
@@ -268,25 +297,6 @@ fn check_sum(data: &[u8], end: usize, version: u16, verify: bool) -> Result<usiz
     Ok(end + 8)
 }
 
-/// Writes `bytes` to `path` as Redis does: a temporary file in the same directory, fsync,
-/// rename over the target, then fsync of the directory so the rename itself is durable.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,10 +314,24 @@ mod tests {
         srv
     }
 
+    /// The dataset as RDB bytes, through a file as SAVE writes it.
+    fn snapshot(srv: &mut Server) -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "keel-file-{}-{:?}.rdb",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let writer = start_snapshot(srv, Owner::Rdb, false, path.clone(), None).unwrap();
+        finish_now(srv, writer).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        bytes
+    }
+
     #[test]
     fn a_snapshot_loads_back() {
-        let srv = server_with_keys();
-        let bytes = snapshot(&srv, false);
+        let mut srv = server_with_keys();
+        let bytes = snapshot(&mut srv);
         let mut back = Server::new(Config::default());
         let info = load_bytes(&mut back, &bytes).unwrap();
         assert_eq!(info.keys_loaded, 50);
@@ -321,8 +345,8 @@ mod tests {
 
     #[test]
     fn damaged_snapshots_are_errors() {
-        let srv = server_with_keys();
-        let bytes = snapshot(&srv, false);
+        let mut srv = server_with_keys();
+        let bytes = snapshot(&mut srv);
         for cut in 0..bytes.len() {
             let mut s = Server::new(Config::default());
             assert!(load_bytes(&mut s, &bytes[..cut]).is_err(), "cut at {cut}");

@@ -29,15 +29,68 @@ fn push_literal(out: &mut [u8], op: &mut usize, lit: &mut usize, byte: u8) {
     }
 }
 
+/// The match table: the last position each 3-byte hash was seen at. It is kept between
+/// calls on a thread, because a fresh 512 KB table per string made a snapshot fault in new
+/// pages for every value it compressed. Each slot carries the stamp of the call that wrote
+/// it, so a slot from an earlier call reads as empty, exactly as in a zeroed table.
+struct Table {
+    stamp: u64,
+    slots: Vec<u64>,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table { stamp: 0, slots: vec![0; 1 << HASH_BITS] }
+    }
+
+    /// Starts a call: every slot reads as empty.
+    fn begin(&mut self) {
+        self.stamp += 1;
+        if self.stamp > u64::from(u32::MAX) {
+            self.slots.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    fn get(&self, s: usize) -> usize {
+        let v = self.slots[s];
+        if v >> 32 == self.stamp {
+            (v & u64::from(u32::MAX)) as usize
+        } else {
+            0
+        }
+    }
+
+    fn set(&mut self, s: usize, pos: usize) {
+        self.slots[s] = (self.stamp << 32) | pos as u64;
+    }
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<Table> = std::cell::RefCell::new(Table::new());
+}
+
 /// Compresses `input` into at most `cap` bytes; None when it does not fit (Redis then
-/// stores the string uncompressed). Matches are found through a table of the last position
-/// each 3-byte hash was seen at, extended as far as they go.
+/// stores the string uncompressed), or for inputs of 4 GB or more, which Redis's
+/// compressor (32-bit lengths) does not take either.
 pub fn compress(input: &[u8], cap: usize) -> Option<Vec<u8>> {
+    if u32::try_from(input.len()).is_err() {
+        return None;
+    }
+    TABLE.with(|t| match t.try_borrow_mut() {
+        Ok(mut table) => compress_with(input, cap, &mut table),
+        Err(_) => compress_with(input, cap, &mut Table::new()),
+    })
+}
+
+/// [`compress`] with `table`. Matches are found through the table and extended as far as
+/// they go.
+fn compress_with(input: &[u8], cap: usize, table: &mut Table) -> Option<Vec<u8>> {
     let n = input.len();
     if n < 3 {
         return None;
     }
-    let mut table = vec![0usize; 1 << HASH_BITS];
+    table.begin();
     // Room for the few bytes the tail may add past the checks below.
     let mut out = vec![0u8; cap + 4];
     let mut op = 1usize; // out[0] is the first literal run's control byte
@@ -48,8 +101,8 @@ pub fn compress(input: &[u8], cap: usize) -> Option<Vec<u8>> {
     while ip < n - 2 {
         h = (h << 8) | u32::from(input[ip + 2]);
         let s = slot(h);
-        let r = table[s];
-        table[s] = ip;
+        let r = table.get(s);
+        table.set(s, ip);
         let off = ip.wrapping_sub(r).wrapping_sub(1);
         if off < MAX_OFF
             && r > 0
@@ -108,7 +161,7 @@ pub fn compress(input: &[u8], cap: usize) -> Option<Vec<u8>> {
             h = first(ip);
             for _ in 0..2 {
                 h = (h << 8) | u32::from(input[ip + 2]);
-                table[slot(h)] = ip;
+                table.set(slot(h), ip);
                 ip += 1;
             }
         } else {

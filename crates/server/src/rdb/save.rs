@@ -2,17 +2,18 @@
 //! `save` points from the cron), the save on shutdown, loading at start-up and the
 //! `rdb_*` state INFO reports.
 //!
-//! Keel has no fork: a background save serializes the dataset on the command thread (a
-//! consistent point-in-time copy, since nothing else runs meanwhile) and hands the bytes
-//! to a thread that writes, fsyncs and renames the file, so the slow part (disk I/O)
-//! happens while commands go on.
+//! Keel has no fork: a background save is a snapshot walk (`keyspace/snapshot.rs`) that
+//! serializes the dataset in slices between commands, copying a key early when a command
+//! is about to change it, so the file is the dataset at the start while commands go on; a
+//! thread writes, fsyncs and renames the file. Only one walk runs at a time: BGSAVE waits
+//! for (or refuses, as Redis does with a fork child) a running AOF rewrite.
 
 use super::file::{self, LoadInfo};
 use crate::config::P;
 use crate::error::CmdError;
+use crate::keyspace::snapshot::{Owner, Writer};
 use crate::server::{Server, ShutdownMode};
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::Instant;
 
 /// Redis waits this long after a failed background save before the save points may start
@@ -25,7 +26,7 @@ struct Running {
     started: Instant,
     /// The change counter when the snapshot was taken: what the file holds.
     dirty: u64,
-    done: mpsc::Receiver<std::io::Result<()>>,
+    writer: Writer,
 }
 
 /// The snapshot state INFO persistence reports.
@@ -101,14 +102,26 @@ fn saved(srv: &mut Server, dirty: u64) {
     srv.lastsave = unix_secs(srv);
 }
 
+/// The temporary file a save writes before renaming it over `dbfilename` (in the same
+/// directory, so the rename is atomic).
+fn temp_path(srv: &Server) -> PathBuf {
+    let path = rdb_path(srv);
+    let name = format!("temp-{}.rdb", std::process::id());
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
 /// `SAVE`: writes the snapshot now, on this thread. A failure is reported to the caller
 /// only: as in Redis, it leaves `rdb_last_bgsave_status` alone.
 pub fn save_now(srv: &mut Server) -> Result<(), String> {
     srv.rdb.saves += 1;
-    let bytes = file::snapshot(srv, false);
-    let path = rdb_path(srv);
-    match file::write_atomically(&path, &bytes) {
-        Ok(()) => {
+    let (tmp, path) = (temp_path(srv), rdb_path(srv));
+    let written = file::start_snapshot(srv, Owner::Rdb, false, tmp, Some(path))
+        .and_then(|writer| file::finish_now(srv, writer));
+    match written {
+        Ok(_) => {
             srv.log.notice("DB saved on disk");
             saved(srv, srv.ks.dirty);
             Ok(())
@@ -125,24 +138,16 @@ pub fn save_now(srv: &mut Server) -> Result<(), String> {
     }
 }
 
-/// Starts a background save: snapshot now, write on a thread.
+/// Starts a background save: the snapshot walk begins now, a thread writes the file.
 pub fn start_bgsave(srv: &mut Server) {
-    let bytes = file::snapshot(srv, false);
-    let path = rdb_path(srv);
-    let (tx, rx) = mpsc::channel();
     srv.rdb.last_try = unix_secs(srv);
     srv.rdb.saves += 1;
-    let spawned = std::thread::Builder::new().name("keel-bgsave".into()).spawn(move || {
-        let _ = tx.send(file::write_atomically(&path, &bytes));
-        // The snapshot was allocated by the command thread: count its release there.
-        drop((bytes, path, tx));
-        crate::memory::settle_thread();
-    });
-    match spawned {
-        Ok(_) => {
+    let (tmp, path) = (temp_path(srv), rdb_path(srv));
+    let dirty = srv.ks.dirty;
+    match file::start_snapshot(srv, Owner::Rdb, false, tmp, Some(path)) {
+        Ok(writer) => {
             srv.log.notice(&format!("Background saving started by pid {}", std::process::id()));
-            srv.rdb.running =
-                Some(Running { started: Instant::now(), dirty: srv.ks.dirty, done: rx });
+            srv.rdb.running = Some(Running { started: Instant::now(), dirty, writer });
         }
         Err(e) => {
             srv.log.warning(&format!("Can't save in background: thread failed: {e}"));
@@ -152,12 +157,17 @@ pub fn start_bgsave(srv: &mut Server) {
 }
 
 /// `BGSAVE [SCHEDULE]`: the reply text, or Redis's refusal. Inside EXEC (`in_exec`) the
-/// save is only scheduled, as in Redis, so the transaction's effects land in it together.
-pub fn bgsave(srv: &mut Server, in_exec: bool) -> Result<&'static str, CmdError> {
+/// save is only scheduled, as in Redis, so the transaction's effects land in it together;
+/// while an AOF rewrite walks the dataset it is scheduled with SCHEDULE, refused without.
+pub fn bgsave(srv: &mut Server, in_exec: bool, schedule: bool) -> Result<&'static str, CmdError> {
     if srv.rdb.in_progress() {
         return Err(CmdError::Static("ERR Background save already in progress"));
     }
-    if in_exec {
+    let busy = srv.propagation.rewrite_in_progress();
+    if busy && !schedule && !in_exec {
+        return Err(CmdError::Static("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."));
+    }
+    if busy || in_exec {
         srv.rdb.scheduled = true;
         return Ok("Background saving scheduled");
     }
@@ -166,18 +176,23 @@ pub fn bgsave(srv: &mut Server, in_exec: bool) -> Result<&'static str, CmdError>
 }
 
 /// Waits for a running background save to end and records its outcome (SAVE, DEBUG
-/// RELOAD and shutdown must not race the writer thread for the same file).
+/// RELOAD and shutdown must not race the writer thread for the same file): its walk is
+/// finished on this thread first.
 pub fn wait_bgsave(srv: &mut Server) {
     if let Some(r) = srv.rdb.running.take() {
-        let result = r.done.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost")));
-        finish_bgsave(srv, r, result);
+        if srv.ks.snapshot_owner() == Some(Owner::Rdb) {
+            srv.ks.finish_snapshot_now();
+        }
+        finish_bgsave(srv, r);
     }
 }
 
-fn finish_bgsave(srv: &mut Server, r: Running, result: std::io::Result<()>) {
+fn finish_bgsave(srv: &mut Server, r: Running) {
     srv.rdb.last_bgsave_secs = r.started.elapsed().as_secs() as i64;
+    let result =
+        r.writer.join().unwrap_or_else(|_| Err(std::io::Error::other("save thread ended")));
     match result {
-        Ok(()) => {
+        Ok(_) => {
             srv.log.notice("Background saving terminated with success");
             saved(srv, r.dirty);
         }
@@ -192,16 +207,20 @@ fn finish_bgsave(srv: &mut Server, r: Running, result: std::io::Result<()>) {
 /// one, and starts one when a `save` point is reached.
 pub fn cron(srv: &mut Server) {
     if let Some(r) = srv.rdb.running.take() {
-        match r.done.try_recv() {
-            Ok(result) => finish_bgsave(srv, r, result),
-            Err(mpsc::TryRecvError::Empty) => {
-                srv.rdb.running = Some(r);
-                return;
-            }
-            Err(mpsc::TryRecvError::Disconnected) => {
-                finish_bgsave(srv, r, Err(std::io::Error::other("save thread ended")));
-            }
+        if !r.writer.is_finished() {
+            srv.rdb.running = Some(r);
+            return;
         }
+        // A writer that stopped before the walk ended failed (disk full...): the walk
+        // has nowhere to go.
+        if srv.ks.snapshot_owner() == Some(Owner::Rdb) {
+            srv.ks.abort_snapshot();
+        }
+        finish_bgsave(srv, r);
+    }
+    // A fork child would be busy with the rewrite: nothing starts until it is done.
+    if srv.propagation.rewrite_in_progress() {
+        return;
     }
     if std::mem::take(&mut srv.rdb.scheduled) {
         start_bgsave(srv);
@@ -249,14 +268,23 @@ pub fn save_on_shutdown(srv: &mut Server, mode: ShutdownMode) -> Result<(), CmdE
     Ok(())
 }
 
-/// Redis's MISCONF refusal: while the last save failed, save points exist and
-/// `stop-writes-on-bgsave-error` is on, write commands (and PING) are refused.
+/// Redis's MISCONF refusals of write commands (and PING): while the last save failed,
+/// save points exist and `stop-writes-on-bgsave-error` is on; else while the AOF cannot be
+/// written (its last write or fsync failed), naming the error.
 pub fn refuse_write(srv: &Server, is_write: bool, name: &str) -> Result<(), CmdError> {
+    if !(is_write || name == "ping") {
+        return Ok(());
+    }
+    let aof = &srv.propagation;
     if srv.rdb.last_ok
-        || !(is_write || name == "ping")
         || !srv.config.bool(P::StopWritesOnBgsaveError)
         || save_points(srv).is_empty()
     {
+        if aof.log.is_some() && !aof.stats.last_write_ok {
+            let text =
+                format!("MISCONF Errors writing to the AOF file: {}", aof.stats.last_write_error);
+            return Err(CmdError::dynamic(text.into_bytes()));
+        }
         return Ok(());
     }
     Err(CmdError::Static("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."))

@@ -215,6 +215,9 @@ pub struct Dict<V> {
     /// Total length of all stored keys, for [`Dict::overhead_bytes`].
     key_bytes: usize,
     hasher: RandomState,
+    /// Set while a snapshot walks the table in SCAN order: no shrink may start, because a
+    /// shrink can report entries twice and breaks [`Dict::scan_visited`].
+    hold_shrink: bool,
 }
 
 impl<V> Default for Dict<V> {
@@ -237,6 +240,7 @@ impl<V> Dict<V> {
             rehash_idx: None,
             key_bytes: 0,
             hasher: RandomState::default(),
+            hold_shrink: false,
         }
     }
 
@@ -385,7 +389,7 @@ impl<V> Dict<V> {
     }
 
     fn shrink_if_needed(&mut self) {
-        if self.rehash_idx.is_some() {
+        if self.rehash_idx.is_some() || self.hold_shrink {
             return;
         }
         let t0 = &self.ht[0];
@@ -640,6 +644,25 @@ impl<V> Dict<V> {
             }
         }
         v
+    }
+
+    /// Holds (or releases, starting a shrink that is due) shrinking, for a walk that must
+    /// see every entry exactly once while the table changes (snapshots). Growth stays free.
+    pub fn hold_shrink(&mut self, on: bool) {
+        self.hold_shrink = on;
+        if !on {
+            self.shrink_if_needed();
+        }
+    }
+
+    /// True if a [`Dict::scan`] that returned `cursor` (not 0) has already visited the
+    /// bucket `key` belongs in, whether or not the key is stored. Valid while shrinking is
+    /// held: the visited buckets are those whose reversed index is below the reversed
+    /// cursor, and that set is decided by the low bits alone (see the module docs), so
+    /// comparing at the widest mask present answers for either table during a migration.
+    pub fn scan_visited(&self, cursor: u64, key: &[u8]) -> bool {
+        let mask = self.ht[0].size().max(self.ht[1].size()).saturating_sub(1) as u64;
+        (self.hash(key) & mask).reverse_bits() < cursor.reverse_bits()
     }
 
     /// The bucket at position `i` of the concatenation `ht[0] ++ ht[1]`.

@@ -449,6 +449,15 @@ impl ListValue {
         }
     }
 
+    /// The number of quicklist nodes and the sum of their sizes in bytes (`DEBUG OBJECT`),
+    /// or None for a listpack.
+    pub fn quicklist_shape(&self) -> Option<(usize, usize)> {
+        match &self.layout {
+            Layout::Listpack(_) => None,
+            Layout::Quicklist(nodes) => Some((nodes.len(), nodes.iter().map(|n| n.bytes).sum())),
+        }
+    }
+
     /// Heap bytes owned, approximately.
     pub fn heap_size(&self) -> usize {
         self.payload

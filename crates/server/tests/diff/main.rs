@@ -12,6 +12,7 @@
 //! !shape TTL k                  (compare with every integer replaced by #)
 //! !sleep 1100                   (pause the script, milliseconds)
 //! !mask-ms                      (from here on, 13-digit millisecond times compare equal)
+//! !mask-addr                    (from here on, 127.0.0.1:<port> addresses compare equal)
 //! ```
 //! Every case that differs fails the test, unless `divergences.txt` lists it as
 //! `<file>: <case name> -- <reason>`; a listed case that no longer differs fails too, so the
@@ -147,6 +148,23 @@ fn mask_timestamps(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+fn mask_ports(raw: &[u8]) -> Vec<u8> {
+    const HOST: &[u8] = b"127.0.0.1:";
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i..].starts_with(HOST) {
+            out.extend_from_slice(b"127.0.0.1:<port>");
+            i += HOST.len();
+            i += raw[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn outcome_bytes(r: Read) -> Vec<u8> {
     match r {
         Read::Reply(raw) => raw,
@@ -162,8 +180,10 @@ fn show(raw: &[u8]) -> String {
 /// Runs one case file against both servers; returns human-readable failures.
 fn run_file(family: &str, text: &str) -> Vec<String> {
     // Both with the AOF on (Keel's default), so every case also runs the persistence path.
-    let redis = start_redis(&["--appendonly", "yes"]);
-    let keel = start_keel(&[]);
+    // The debug family needs DEBUG, which both refuse by default.
+    let extra: &[&str] = if family == "debug" { &["--enable-debug-command", "yes"] } else { &[] };
+    let redis = start_redis(&[&["--appendonly", "yes"], extra].concat());
+    let keel = start_keel(extra);
     let known = divergences();
     let mut failures = Vec::new();
     for case in parse_cases(text) {
@@ -176,6 +196,9 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
         // Set by `!mask-ms`: millisecond timestamps (auto stream IDs) differ by a tick between
         // the two servers, so 13-digit numbers are compared as a placeholder.
         let mut mask_ms = false;
+        // Set by `!mask-addr`: each side's connection has its own client port (SLOWLOG, CLIENT
+        // LIST), so loopback addresses are compared as a placeholder.
+        let mut mask_addr = false;
         for (lineno, line) in &case.lines {
             let (mode, cmd) = match line.strip_prefix('!') {
                 Some(rest) => match rest.split_once(' ') {
@@ -186,6 +209,10 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
             };
             if mode == "mask-ms" {
                 mask_ms = true;
+                continue;
+            }
+            if mode == "mask-addr" {
+                mask_addr = true;
                 continue;
             }
             if mode == "sleep" {
@@ -220,6 +247,7 @@ fn run_file(family: &str, text: &str) -> Vec<String> {
                 _ => (r, k),
             };
             let (r, k) = if mask_ms { (mask_timestamps(&r), mask_timestamps(&k)) } else { (r, k) };
+            let (r, k) = if mask_addr { (mask_ports(&r), mask_ports(&k)) } else { (r, k) };
             if r != k {
                 diffs.push(format!(
                     "  line {lineno}: {cmd}\n    redis: {}\n    keel:  {}",
@@ -253,6 +281,7 @@ macro_rules! families {
 }
 
 families!(
+    acl,
     strings,
     keys,
     connection,
@@ -278,5 +307,9 @@ families!(
     functions,
     memory,
     dump,
-    aof
+    aof,
+    debug,
+    info,
+    slowlog,
+    latency
 );

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod acl;
 mod aof;
 mod busy;
 mod config;
@@ -14,13 +15,17 @@ mod durability;
 mod expire;
 mod functions;
 mod geo_notify;
+mod info;
 mod list_blocking;
 mod memory;
+mod monitor;
 mod notifications;
 mod protocol;
 mod pubsub;
 mod rdb;
 mod real_clients;
+mod redis_cli;
+mod snapshot;
 mod stream_blocking;
 mod tracking;
 mod transactions;
