@@ -276,8 +276,20 @@ fn cross_load(writer_is_keel: bool, preamble: &str) {
     };
     apply(writer.port, DATASET);
     let mut c = Conn::new(writer.port);
-    run(&mut c, "BGREWRITEAOF");
-    wait_rewrite(&mut c);
+    // Redis may still be finishing the rewrite that created its first BASE at start-up:
+    // wait for this BGREWRITEAOF's own completion, or later writes could land in an INCR
+    // file the manifest does not list yet when the writer is killed.
+    let done = info_field(&mut c, "aof_rewrites") + 1;
+    while !run(&mut c, "BGREWRITEAOF").contains("started") {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrites") < done
+        || info_field(&mut c, "aof_rewrite_in_progress") != 0
+    {
+        assert!(Instant::now() < deadline, "the rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     apply(writer.port, &["SET after rewrite", "MULTI", "SET m1 x", "INCR m1x", "EXEC"]);
     let want = apply(writer.port, READS);
     kill(&mut writer);
@@ -289,6 +301,16 @@ fn cross_load(writer_is_keel: bool, preamble: &str) {
     };
     let got = apply(reader.port, READS);
     assert_eq!(got, want, "reader (left) and writer (right), writer_is_keel={writer_is_keel}");
+}
+
+/// A numeric field of INFO persistence.
+fn info_field(c: &mut Conn, name: &str) -> u64 {
+    let info = run(c, "INFO persistence");
+    let prefix = format!("{name}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {info}"))
 }
 
 fn wait_rewrite(c: &mut Conn) {

@@ -149,11 +149,10 @@ fn fields(line: &str) -> Vec<(String, String)> {
 
 #[test]
 fn client_list_fields_and_flags() {
-    // Field values that do not depend on buffer sizes or timing.
+    // Field values that do not depend on buffer sizes or timing (age and idle cross a
+    // second boundary on a loaded machine).
     const STABLE: &[&str] = &[
         "name",
-        "age",
-        "idle",
         "flags",
         "db",
         "sub",
