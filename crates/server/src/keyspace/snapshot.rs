@@ -11,7 +11,8 @@
 //! remembered too, so a key created after the start never reaches the file. FLUSHDB,
 //! FLUSHALL and SWAPDB finish the databases they affect first.
 //!
-//! Memory in flight is bounded: bytes go to the writer through a channel of a few chunks;
+//! Memory in flight is bounded: bytes go to the writer through a channel of a few chunks
+//! (each chunk's release is counted in `used_memory` as soon as it is written);
 //! when it is full the walk pauses until the writer has drained a chunk (and wakes the
 //! loop). Only the keys written during the snapshot cost extra (their settled names and
 //! their early copies on the way to disk). With no snapshot running the hook is one
@@ -28,8 +29,11 @@ use std::time::{Duration, Instant};
 
 /// Bytes gathered before they are handed to the writer.
 const CHUNK: usize = 256 * 1024;
-/// Chunks the channel holds: with [`CHUNK`], at most 2 MB wait for the disk.
-const CHANNEL_CHUNKS: usize = 8;
+/// Room reserved for a chunk: the walk checks the size every few buckets, so a chunk ends
+/// a little past [`CHUNK`]; reserving that avoids doubling each chunk's allocation.
+const CHUNK_ROOM: usize = CHUNK + CHUNK / 2;
+/// Chunks the channel holds: with [`CHUNK_ROOM`], under 2 MB wait for the disk.
+const CHANNEL_CHUNKS: usize = 4;
 /// Early copies made by writes may pile up to this much before a write waits for the disk.
 const MAX_PENDING: usize = 8 * 1024 * 1024;
 /// SCAN steps between two looks at the clock.
@@ -125,7 +129,7 @@ impl Snapshot {
         if self.buf.is_empty() {
             return true;
         }
-        let data = std::mem::take(&mut self.buf);
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_ROOM));
         let sent = if block {
             tx.send(Chunk::Data(data)).map_err(|_| None)
         } else {
@@ -348,7 +352,10 @@ fn write_stream(
                     }
                     f.write_all(&data)?;
                     size += data.len() as u64;
+                    // Allocated by the command thread: its release counts there at once,
+                    // so `used_memory` does not grow by the file's size meanwhile.
                     drop(data);
+                    crate::memory::settle_thread();
                     // The walk may be waiting for room in the channel.
                     if let Some(w) = waker {
                         let _ = w.wake();
@@ -379,7 +386,7 @@ fn write_stream(
     if result.is_err() {
         let _ = std::fs::remove_file(&out.path);
     }
-    // The chunks were allocated by the command thread: count their release there.
+    // Whatever was dropped since the last chunk (an abandoned chunk, the channel).
     crate::memory::settle_thread();
     if let Some(w) = waker {
         let _ = w.wake();

@@ -10,12 +10,14 @@
 //! ignored so that `write()` fails with EFBIG instead of killing it, which is what a full
 //! disk looks like to the server). Under `everysec` the write that could not be persisted
 //! is not acknowledged, later writes are refused with Redis's
-//! `-MISCONF Errors writing to the AOF file: ...`, and once the limit is lifted (space
+//! `-MISCONF Errors writing to the AOF file: ...` (the same text redis-server gives under
+//! the same limit), and once the limit is lifted (space
 //! returns) the held write is persisted and acknowledged and writes are accepted again.
 //! Under `always` the server exits rather than acknowledge, as Redis does.
 
-use crate::common::{keel_bin, start_keel, Conn, Read, TestServer};
+use crate::common::{keel_bin, redis_bin, start_keel, Conn, Read, TestServer};
 use rand::Rng;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,8 +108,9 @@ fn kill_9_loses_nothing_acknowledged_with_everysec() {
     kill_rounds("everysec");
 }
 
-/// keel-server under a file size limit of `bytes` (SIGXFSZ ignored), in a new directory.
-fn start_limited(bytes: u64, policy: &str) -> TestServer {
+/// `bin` (keel-server or redis-server) under a file size limit of `bytes` (SIGXFSZ
+/// ignored), in a new directory.
+fn start_limited(bin: &Path, bytes: u64, policy: &str) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let port = crate::common::free_port();
     let log = dir.path().join("limited.log");
@@ -116,7 +119,7 @@ fn start_limited(bytes: u64, policy: &str) -> TestServer {
         .arg("-c")
         .arg("trap '' XFSZ; exec prlimit --fsize=\"$0\":unlimited \"$@\"")
         .arg(bytes.to_string())
-        .arg(keel_bin())
+        .arg(bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
         .args(["--appendonly", "yes", "--appendfsync", policy])
         .arg("--dir")
@@ -159,9 +162,25 @@ fn fill(port: u16) -> (Vec<String>, Conn) {
     panic!("the file size limit was never reached");
 }
 
+/// What redis-server answers a write after its AOF write failed under the same limit
+/// (Redis acknowledges the write that failed, from memory, and refuses the next ones).
+fn redis_refusal() -> String {
+    let bin = redis_bin().expect("redis-server is installed");
+    let srv = start_limited(&bin, 64 * 1024, "everysec");
+    let mut c = Conn::new(srv.port);
+    let value = vec![b'x'; 1024];
+    for i in 0..10_000 {
+        let reply = c.cmd(&[b"SET", format!("fill:{i}").as_bytes(), &value]);
+        if reply != b"+OK\r\n" {
+            return String::from_utf8(reply).unwrap();
+        }
+    }
+    panic!("redis-server never refused a write");
+}
+
 #[test]
 fn a_full_disk_refuses_writes_with_misconf_and_recovers() {
-    let mut srv = start_limited(64 * 1024, "everysec");
+    let mut srv = start_limited(&keel_bin(), 64 * 1024, "everysec");
     let (mut acked, mut held) = fill(srv.port);
     assert!(acked.len() > 10, "only {} writes fit", acked.len());
     // A write arriving during the outage is refused; its reply, like every reply after the
@@ -182,7 +201,9 @@ fn a_full_disk_refuses_writes_with_misconf_and_recovers() {
     assert_eq!(late, b"+OK\r\n");
     acked.push(format!("fill:{}", acked.len()));
     let refused = String::from_utf8(other.read_reply().unwrap()).unwrap();
-    assert_eq!(refused, "-MISCONF Errors writing to the AOF file: File too large\r\n");
+    // The write was cut short at the limit: Redis calls every short write ENOSPC.
+    assert_eq!(refused, "-MISCONF Errors writing to the AOF file: No space left on device\r\n");
+    assert_eq!(refused, redis_refusal(), "redis-server refuses with another text");
     let info = String::from_utf8(other.read_reply().unwrap()).unwrap();
     assert!(info.contains("aof_last_write_status:err"), "{info}");
     assert_eq!(other.cmd(&[b"SET", b"after", b"recovery"]), b"+OK\r\n");
@@ -200,7 +221,7 @@ fn a_full_disk_refuses_writes_with_misconf_and_recovers() {
 
 #[test]
 fn a_full_disk_under_always_stops_the_server_unacknowledged() {
-    let mut srv = start_limited(64 * 1024, "always");
+    let mut srv = start_limited(&keel_bin(), 64 * 1024, "always");
     let (acked, mut held) = fill(srv.port);
     assert!(acked.len() > 10, "only {} writes fit", acked.len());
     held.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
