@@ -32,8 +32,10 @@ const SIGNAL_TOKEN: Token = Token(63);
 const AOF_TOKEN: Token = Token(62);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
-/// Bytes read from one client per readiness event before moving on, for fairness.
-const READ_BUDGET: usize = 1024 * 1024;
+/// Bytes read from one client per loop iteration before moving on, for fairness: a client
+/// pipelining without pause must not hold the loop for whole megabytes of commands while
+/// others wait (a client left with unread bytes is read again next iteration).
+const READ_BUDGET: usize = 64 * 1024;
 
 /// The running server: state plus sockets.
 pub struct EventLoop {
@@ -53,10 +55,15 @@ pub struct EventLoop {
     read_buf: Vec<u8>,
     /// Clients just unblocked whose buffered input must be processed.
     resume: Vec<usize>,
+    /// Clients whose last read stopped at the fairness budget: the socket (or a TLS
+    /// stream's buffers) may hold more, and no new readiness event would announce it.
+    reread: Vec<usize>,
     /// Replies waiting for the AOF (`appendfsync always`).
     gate: crate::aof::gate::Gate,
     /// The metrics port's listeners and connections, and the status page's history.
     metrics: Metrics,
+    /// `client-output-buffer-limit`, parsed.
+    out_limits: OutputLimits,
 }
 
 impl EventLoop {
@@ -70,6 +77,17 @@ impl EventLoop {
             let binds = srv.config.str(P::Bind).to_string();
             let tcp = listener::bind_all(&binds, port, backlog, &srv.log)?;
             listeners.extend(tcp.into_iter().map(Listener::Tcp));
+        }
+        let tls_port = srv.config.int(P::TlsPort) as u16;
+        if tls_port != 0 {
+            let tls = crate::net::tls::server_config(&srv.config, &srv.log).map_err(|e| {
+                srv.log.warning(&e);
+                srv.log.warning("Failed to configure TLS. Check logs for more info.");
+                io::Error::new(io::ErrorKind::InvalidInput, e)
+            })?;
+            let binds = srv.config.str(P::Bind).to_string();
+            let tcp = listener::bind_all(&binds, tls_port, backlog, &srv.log)?;
+            listeners.extend(tcp.into_iter().map(|l| Listener::Tls(l, tls.clone())));
         }
         let unix = srv.config.str(P::Unixsocket).to_string();
         let unix_path = if unix.is_empty() {
@@ -87,10 +105,7 @@ impl EventLoop {
             Some(unix)
         };
         for (i, l) in listeners.iter_mut().enumerate() {
-            match l {
-                Listener::Tcp(t) => poll.registry().register(t, Token(i), Interest::READABLE)?,
-                Listener::Unix(u) => poll.registry().register(u, Token(i), Interest::READABLE)?,
-            }
+            poll.registry().register(l, Token(i), Interest::READABLE)?;
         }
         let mut signals = signal_hook_mio::v1_0::Signals::new([
             signal_hook::consts::SIGTERM,
@@ -114,8 +129,10 @@ impl EventLoop {
             unix_path,
             read_buf: vec![0; READ_CHUNK],
             resume: Vec::new(),
+            reread: Vec::new(),
             gate: crate::aof::gate::Gate::default(),
             metrics,
+            out_limits: OutputLimits::default(),
         })
     }
 
@@ -127,6 +144,9 @@ impl EventLoop {
             let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u64;
             let period = Duration::from_micros(1_000_000 / hz);
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if !self.reread.is_empty() {
+                timeout = Duration::ZERO;
+            }
             if let Some(deadline) = self.srv.blocking.next_deadline() {
                 let wait = Duration::from_millis(deadline.saturating_sub(self.srv.now_ms()));
                 timeout = timeout.min(wait);
@@ -138,6 +158,9 @@ impl EventLoop {
             }
             let woke = Instant::now();
             self.srv.update_cached_time(woke, woke >= next_cron);
+            for cid in std::mem::take(&mut self.reread) {
+                self.read_client(cid);
+            }
             for ev in events.iter() {
                 let t = ev.token();
                 if t == SIGNAL_TOKEN {
@@ -227,6 +250,13 @@ impl EventLoop {
         let io = c.read_available(&mut self.read_buf, READ_BUDGET);
         let (total, closed) = (io.bytes, io.closed);
         self.srv.stats.net_input_bytes += total as u64;
+        if total >= READ_BUDGET && !closed && !self.reread.contains(&cid) {
+            self.reread.push(cid);
+        }
+        // A TLS handshake message that did not fit in the socket waits for writability.
+        if c.sock.as_ref().is_some_and(Stream::wants_write) {
+            self.mark_write(cid);
+        }
         self.process_input(cid);
         if closed {
             self.close_client(cid);
@@ -444,35 +474,92 @@ impl EventLoop {
             return;
         }
         crate::net::queue_reply(c, frame);
-        if c.is_subscriber() && c.pending_out() > 1 << 20 {
-            self.check_output_limit(cid);
-        }
+        self.check_output_limit(cid);
         self.mark_write(cid);
     }
 
-    /// `client-output-buffer-limit pubsub`: a subscriber that does not read its messages is
-    /// disconnected instead of growing the server's memory without bound, at once past the
-    /// hard limit, or after staying past the soft limit for its seconds.
+    /// `client-output-buffer-limit`: a client that does not read its replies (a normal
+    /// client) or its messages (a subscriber) is disconnected instead of growing the
+    /// server's memory without bound: at once when its pending output reaches the hard
+    /// limit, or once it has stayed at or past the soft limit for more than the soft
+    /// seconds. As in Redis, the first time over the soft limit only starts the clock, and a
+    /// doomed client gets no more of its replies. Replica limits wait for replication.
     fn check_output_limit(&mut self, cid: usize) {
-        let (hard, soft, secs) =
-            crate::pubsub::pubsub_limits(self.srv.config.str(P::ClientOutputBufferLimit));
-        let now = self.srv.now_ms();
+        self.out_limits.refresh(self.srv.config.str(P::ClientOutputBufferLimit));
+        let now_s = self.srv.now_ms() / 1000;
         let Some(c) = self.clients.get_mut(cid) else { return };
-        let pending = c.pending_out() as u64;
-        let over_soft = soft > 0 && pending > soft;
-        if !over_soft {
-            c.soft_limit_since = None;
+        let limit = if c.is_subscriber() { self.out_limits.pubsub } else { self.out_limits.normal };
+        if c.close_asap || (limit.hard == 0 && limit.soft == 0) {
+            return;
         }
-        let since = *c.soft_limit_since.get_or_insert(now);
-        let soft_expired = over_soft && now.saturating_sub(since) / 1000 >= secs;
-        if (hard > 0 && pending > hard) || soft_expired {
+        let used = c.pending_out() as u64;
+        let over_soft = limit.soft > 0 && used >= limit.soft;
+        let soft_expired = match (over_soft, c.soft_limit_since) {
+            (false, _) => {
+                c.soft_limit_since = None;
+                false
+            }
+            (true, None) => {
+                c.soft_limit_since = Some(now_s * 1000);
+                false
+            }
+            (true, Some(since)) => now_s.saturating_sub(since / 1000) > limit.secs,
+        };
+        if (limit.hard > 0 && used >= limit.hard) || soft_expired {
             c.close_asap = true;
             self.srv.close_pending = true;
-            let msg = format!(
-                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                c.id, c.addr
-            );
-            self.srv.log.warning(&msg);
+            let info = crate::commands::client::info_line(c, now_s * 1000);
+            self.srv.log.warning(&format!(
+                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                info.trim_end()
+            ));
+        }
+    }
+
+    /// `maxmemory-clients` (client eviction, as Redis 7): while the clients together hold
+    /// at least the limit, the biggest is closed first. Clients marked `CLIENT NO-EVICT`
+    /// count towards the total but are never evicted (as in Redis, others go in their
+    /// place). A percentage is of `maxmemory` (no limit without one); like Redis, the limit
+    /// is never below 128 KiB, so a bad setting cannot lock everyone out.
+    fn evict_clients(&mut self) {
+        let setting = self.srv.config.int(P::MaxmemoryClients);
+        let limit = match setting {
+            0 => return,
+            n if n > 0 => n as u64,
+            pct => {
+                let max = self.srv.config.int(P::Maxmemory).max(0) as u64;
+                if max == 0 {
+                    return;
+                }
+                (max as f64 * (-pct) as f64 / 100.0) as u64
+            }
+        }
+        .max(128 * 1024);
+        let mut total = 0;
+        let mut usage: Vec<(usize, u64)> = Vec::new();
+        for (k, c) in self.clients.iter().filter(|(_, c)| c.sock.is_some() && !c.close_asap) {
+            let mem = c.memory_usage() as u64;
+            total += mem;
+            if !c.no_evict {
+                usage.push((k, mem));
+            }
+        }
+        if total < limit {
+            return;
+        }
+        usage.sort_unstable_by_key(|&(_, mem)| std::cmp::Reverse(mem));
+        let now = self.srv.now_ms();
+        for (cid, mem) in usage {
+            if total < limit {
+                break;
+            }
+            if let Some(c) = self.clients.get(cid) {
+                let info = crate::commands::client::info_line(c, now);
+                self.srv.log.verbose(&format!("Evicting client: {}", info.trim_end()));
+            }
+            self.srv.stats.evicted_clients += 1;
+            self.close_client(cid);
+            total -= mem;
         }
     }
 
@@ -505,6 +592,7 @@ impl EventLoop {
                 self.write_client(cid);
             }
         }
+        self.evict_clients();
         // Clients killed by CLIENT KILL, SHUTDOWN or output limits.
         if !std::mem::take(&mut self.srv.close_pending) {
             return;
@@ -523,9 +611,15 @@ impl EventLoop {
         {
             let Some(c) = self.clients.get_mut(cid) else { return };
             c.write_pending = false;
+            // Doomed (output limits, CLIENT KILL): closed in before-sleep without more
+            // output, as Redis skips such clients when it writes.
+            if c.close_asap {
+                return;
+            }
             let io = c.write_available();
             (close, want_writable, written) = (io.closed, io.blocked, io.bytes as u64);
-            if c.out_pos == c.out.len() && c.close_after_reply {
+            // A TLS stream may still hold the last records (want_writable): not yet.
+            if c.out_pos == c.out.len() && c.close_after_reply && !want_writable {
                 close = true;
             }
             let Some(sock) = c.sock.as_mut() else { return };
@@ -539,10 +633,7 @@ impl EventLoop {
             // double the system calls of a request.
             if !close && want_writable != c.writable_interest {
                 c.writable_interest = want_writable;
-                let _ = match sock {
-                    Stream::Tcp(s) => self.poll.registry().reregister(s, token, interest),
-                    Stream::Unix(s) => self.poll.registry().reregister(s, token, interest),
-                };
+                let _ = self.poll.registry().reregister(sock, token, interest);
             }
         }
         self.srv.stats.net_output_bytes += written;
@@ -576,10 +667,7 @@ impl EventLoop {
                 self.srv.ks.watches.unwatch_all(c.id, &keys);
             }
             if let Some(sock) = c.sock.as_mut() {
-                let _ = match sock {
-                    Stream::Tcp(s) => self.poll.registry().deregister(s),
-                    Stream::Unix(s) => self.poll.registry().deregister(s),
-                };
+                let _ = self.poll.registry().deregister(sock);
             }
             self.pending_write.retain(|&x| x != cid);
             self.paused.retain(|&x| x != cid);
@@ -618,8 +706,14 @@ impl EventLoop {
             let idle: Vec<usize> = self
                 .clients
                 .iter()
+                // As in Redis, monitors and clients waiting in a blocking command or for
+                // messages are not idle: their silence is expected.
                 .filter(|(_, c)| {
-                    c.sock.is_some() && now.saturating_sub(c.last_interaction) / 1000 > timeout
+                    c.sock.is_some()
+                        && !self.srv.monitors.contains(c.id)
+                        && c.blocked.is_none()
+                        && !c.is_subscriber()
+                        && now.saturating_sub(c.last_interaction) / 1000 > timeout
                 })
                 .map(|(k, _)| k)
                 .collect();
@@ -638,6 +732,44 @@ impl EventLoop {
             let held = std::mem::take(&mut self.paused);
             for cid in held {
                 self.process_input(cid);
+            }
+        }
+    }
+}
+
+/// One class's line of `client-output-buffer-limit`; zero means no limit.
+#[derive(Clone, Copy, Default)]
+struct Limit {
+    hard: u64,
+    soft: u64,
+    secs: u64,
+}
+
+/// `client-output-buffer-limit` for the classes Keel has clients of, re-parsed only when the
+/// parameter's text changes (the check runs on every reply).
+#[derive(Default)]
+struct OutputLimits {
+    text: String,
+    normal: Limit,
+    pubsub: Limit,
+}
+
+impl OutputLimits {
+    fn refresh(&mut self, text: &str) {
+        if self.text == text {
+            return;
+        }
+        self.text = text.to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let num = |t: &str| crate::config::parse_memory(t).unwrap_or(0).max(0) as u64;
+        for chunk in words.chunks(4) {
+            if let [class, hard, soft, secs] = chunk {
+                let limit = Limit { hard: num(hard), soft: num(soft), secs: num(secs) };
+                match class.to_ascii_lowercase().as_str() {
+                    "normal" => self.normal = limit,
+                    "pubsub" => self.pubsub = limit,
+                    _ => {}
+                }
             }
         }
     }

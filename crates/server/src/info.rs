@@ -325,7 +325,7 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
             ("expired_time_cap_reached_count", ks.expired_time_cap_reached.to_string()),
             ("expire_cycle_cpu_milliseconds", (ks.expire_cycle_time_used / 1000).to_string()),
             ("evicted_keys", st.evicted_keys.to_string()),
-            ("evicted_clients", z()),
+            ("evicted_clients", st.evicted_clients.to_string()),
             (
                 "total_eviction_exceeded_time",
                 ctx.srv.memory.eviction.exceeded_total().as_millis().to_string(),

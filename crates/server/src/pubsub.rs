@@ -142,18 +142,3 @@ impl Ctx<'_> {
         self.srv.pubsub.outbox.push((cid, frame));
     }
 }
-
-/// The `pubsub` class of `client-output-buffer-limit`: (hard bytes, soft bytes, soft
-/// seconds). Zero means no limit.
-pub fn pubsub_limits(config_text: &str) -> (u64, u64, u64) {
-    let words: Vec<&str> = config_text.split_whitespace().collect();
-    for chunk in words.chunks(4) {
-        if let [class, hard, soft, secs] = chunk {
-            if class.eq_ignore_ascii_case("pubsub") {
-                let mem = |t: &str| crate::config::parse_memory(t).unwrap_or(0).max(0) as u64;
-                return (mem(hard), mem(soft), secs.parse().unwrap_or(0));
-            }
-        }
-    }
-    (32 << 20, 8 << 20, 60)
-}

@@ -34,6 +34,8 @@ pub struct Stats {
     pub rejected_calls: u64,
     /// Keys evicted for `maxmemory` (`evicted_keys`).
     pub evicted_keys: u64,
+    /// Clients closed for `maxmemory-clients` (`evicted_clients`).
+    pub evicted_clients: u64,
     /// Per command, keyed by full name (`get`, `client|list`).
     pub cmd: hashbrown::HashMap<String, CmdStat>,
     /// Per error code (`ERR`, `WRONGTYPE`...), sorted as INFO prints them.

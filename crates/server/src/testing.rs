@@ -2,6 +2,8 @@
 //! a test clock, with no sockets. This is the fast, deterministic layer of the test suite:
 //! time moves only when a test says so.
 
+pub mod fuzz;
+
 use crate::config::Config;
 use crate::dispatch;
 use crate::net::client::Client;

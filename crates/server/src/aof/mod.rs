@@ -155,17 +155,25 @@ impl AofLog {
     }
 
     /// Appends `data` whole, or cuts the file back to where it was.
+    /// A write cut short (some bytes written, then an error) is reported as ENOSPC
+    /// whatever the second error was, as Redis reports every short write.
     fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match (&*self.file).write_all(data) {
-            Ok(()) => {
-                self.file_len += data.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.file.set_len(self.file_len);
-                Err(e)
+        let mut done = 0;
+        while done < data.len() {
+            match (&*self.file).write(&data[done..]) {
+                Ok(n) if n > 0 => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                outcome => {
+                    let _ = self.file.set_len(self.file_len);
+                    return Err(match outcome {
+                        Err(e) if done == 0 => e,
+                        _ => std::io::Error::from_raw_os_error(libc::ENOSPC),
+                    });
+                }
             }
         }
+        self.file_len += data.len() as u64;
+        Ok(())
     }
 
     /// fsyncs the current file on the calling thread (shutdown, `appendonly no`).

@@ -145,7 +145,7 @@ fn setbit(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             (cur & mask, changed)
         }
         None => {
-            let mut v = StrValue::Raw(Bytes::new());
+            let mut v = StrValue::raw(Bytes::new());
             v.write_at(byte, &[if on == 1 { mask } else { 0 }]);
             ctx.set_value(&key, Value::Str(v), false);
             (0, true)
@@ -346,7 +346,7 @@ fn bitop(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             ctx.notify(class::GENERIC, "del", &dest);
         }
     } else {
-        ctx.set_value(&dest, Value::Str(StrValue::Raw(Bytes::from(result))), false);
+        ctx.set_value(&dest, Value::Str(StrValue::raw(Bytes::from(result))), false);
         ctx.notify(class::STRING, "set", &dest);
     }
     Ok(Frame::Integer(len as i64))
@@ -570,7 +570,7 @@ fn bitfield_generic(
             (replies, changes)
         }
         None => {
-            let mut v = StrValue::Raw(Bytes::new());
+            let mut v = StrValue::raw(Bytes::new());
             let out = run(&mut v);
             ctx.set_value(&key, Value::Str(v), false);
             out

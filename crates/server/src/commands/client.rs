@@ -395,19 +395,12 @@ fn render_line(c: &Client, now: u64, x: &LineExtras<'_>) -> String {
     let argv_mem: usize = held.iter().map(Bytes::len).sum();
     let qbuf = c.query.len() + x.running.map_or(0, multibulk_len);
     let qbuf_free = c.query.capacity().saturating_sub(c.query.len());
-    // Redis counts each queued argument's bytes plus one object pointer per argument.
-    let multi_mem: usize = c.multi.as_ref().map_or(0, |m| {
-        m.queue.iter().flatten().map(|a| a.len() + std::mem::size_of::<usize>()).sum()
-    });
+    let multi_mem = c.multi_memory();
     let pending = c.pending_out();
     let obl = pending.min(REPLY_CHUNK);
     let omem = pending - obl;
     let oll = omem.div_ceil(REPLY_CHUNK);
-    let tot_mem = c.query.capacity()
-        + c.out.capacity()
-        + argv_mem
-        + multi_mem
-        + std::mem::size_of::<Client>();
+    let tot_mem = c.memory_usage() + argv_mem;
     let events = if c.writable_interest { "rw" } else { "r" };
     let resp = if c.proto == Proto::Resp3 { 3 } else { 2 };
     let mut s = String::new();

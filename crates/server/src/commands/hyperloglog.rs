@@ -78,10 +78,7 @@ impl From<Corrupt> for CmdError {
 fn sketch(entry: Option<&mut Entry>) -> Result<Option<&mut StrValue>, CmdError> {
     let Some(e) = entry else { return Ok(None) };
     let s = e.value.as_str_mut().ok_or(CmdError::WrongType)?;
-    let valid = match s {
-        StrValue::Int(_) => false,
-        StrValue::Embstr(b) | StrValue::Raw(b) => hll::check(b).is_some(),
-    };
+    let valid = s.as_slice().is_some_and(|b| hll::check(b).is_some());
     if valid {
         Ok(Some(s))
     } else {
@@ -95,7 +92,7 @@ fn sketch(entry: Option<&mut Entry>) -> Result<Option<&mut StrValue>, CmdError> 
 fn edit<R>(s: &mut StrValue, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let mut h = s.to_bytes().to_vec();
     let r = f(&mut h);
-    *s = StrValue::Raw(Bytes::from(h));
+    *s = StrValue::raw(Bytes::from(h));
     r
 }
 
@@ -138,7 +135,7 @@ fn pfadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             let mut h = hll::new_sparse();
             add_all(&mut h, &elements, max)?;
             hll::invalidate_cache(&mut h);
-            ctx.set_value(&key, Value::Str(StrValue::Raw(Bytes::from(h))), false);
+            ctx.set_value(&key, Value::Str(StrValue::raw(Bytes::from(h))), false);
             1
         }
     };
@@ -217,7 +214,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         None => {
             let mut h = hll::new_sparse();
             store_merge(&mut h, &regs, dense, max)?;
-            ctx.set_value(&dest, Value::Str(StrValue::Raw(Bytes::from(h))), false);
+            ctx.set_value(&dest, Value::Str(StrValue::raw(Bytes::from(h))), false);
         }
     }
     // PFMERGE announces itself as a `pfadd` on the destination, as Redis does.

@@ -298,7 +298,7 @@ fn push_values(
     l.push(fill, values, front);
     let len = l.len();
     // Storing counts one change; the other pushed elements count one each, as in Redis.
-    ctx.set_value(key, Value::List(l), false);
+    ctx.set_value(key, Value::List(Box::new(l)), false);
     ctx.srv.ks.mark_dirty(values.len().saturating_sub(1) as u64);
     ctx.notify(class::LIST, end_event(true, front), key);
     Ok(len)

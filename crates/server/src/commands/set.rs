@@ -137,7 +137,7 @@ impl Ctx<'_> {
         Ok(keys
             .iter()
             .map(|k| match dict.get(k) {
-                Some(Entry { value: Value::Set(s), .. }) => Some(s),
+                Some(Entry { value: Value::Set(s), .. }) => Some(&**s),
                 _ => None,
             })
             .collect())
@@ -153,7 +153,7 @@ impl Ctx<'_> {
                 self.notify(class::GENERIC, "del", dst);
             }
         } else {
-            self.set_value(dst, Value::Set(set), false);
+            self.set_value(dst, Value::Set(Box::new(set)), false);
             self.notify(class::SET, self.spec.name, dst);
         }
         Frame::Integer(n as i64)
@@ -194,7 +194,7 @@ fn sadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             added += u64::from(set.add(m, &lim));
         }
         // Storing the key counts one change; the others are the remaining additions.
-        ctx.set_value(&key, Value::Set(set), false);
+        ctx.set_value(&key, Value::Set(Box::new(set)), false);
         ctx.srv.ks.mark_dirty(added.saturating_sub(1));
     }
     if added > 0 {
@@ -439,7 +439,7 @@ fn smove(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     } else {
         let mut set = SetValue::for_members(&member, 1, &lim);
         set.add(&member, &lim);
-        ctx.set_value(&dst, Value::Set(set), false);
+        ctx.set_value(&dst, Value::Set(Box::new(set)), false);
         true
     };
     if added {

@@ -227,7 +227,8 @@ fn parse_weight(b: &[u8]) -> Option<f64> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let magnitude = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+    // Compared as bytes: slicing the str at 2 could split a multi-byte character.
+    let magnitude = if body.len() > 2 && body.as_bytes()[..2].eq_ignore_ascii_case(b"0x") {
         parse_hex(&body[2..])?
     } else {
         // Rust's parser takes the same decimal, "inf" and "infinity" spellings as strtod;
@@ -396,7 +397,7 @@ fn sort(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 let values: Vec<&[u8]> = out.iter().map(|v| v.as_deref().unwrap_or(b"")).collect();
                 let mut list = ListValue::new();
                 list.push(ctx.srv.config.int(P::ListMaxListpackSize), &values, false);
-                ctx.set_value(&dest, Value::List(list), false);
+                ctx.set_value(&dest, Value::List(Box::new(list)), false);
                 ctx.notify(class::LIST, "sortstore", &dest);
                 ctx.srv.ks.mark_dirty((n as u64).saturating_sub(1));
             }

@@ -439,7 +439,7 @@ fn xadd(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         if t.nomkstream {
             return Ok(Frame::Null);
         }
-        ctx.set_value(&key, Value::Stream(StreamValue::new()), false);
+        ctx.set_value(&key, Value::Stream(Box::default()), false);
     }
     let (max_bytes, max_entries) = node_limits(ctx);
     let now = ctx.now;
@@ -1321,7 +1321,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> 
     }
     let id = group_id(ctx, &key, &idarg)?;
     if !exists {
-        ctx.set_value(&key, Value::Stream(StreamValue::new()), false);
+        ctx.set_value(&key, Value::Stream(Box::default()), false);
     }
     let s = ctx.stream_write(&key)?.ok_or(CmdError::NoSuchKey)?;
     if s.groups.contains_key(&group) {

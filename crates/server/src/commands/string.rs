@@ -601,7 +601,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         Some(s) if data.is_empty() => s.len(),
         None => {
             check_string_length(limit, offset, data.len())?;
-            let mut v = StrValue::Raw(Bytes::new());
+            let mut v = StrValue::raw(Bytes::new());
             let len = v.write_at(offset, &data);
             ctx.set_value(&key, Value::Str(v), false);
             len

@@ -485,6 +485,14 @@ impl Keyspace {
         self.signal_ready(db, key);
     }
 
+    /// Sizes an empty database's tables for `keys` keys, `expires` of them with an expire
+    /// time (RDB loading: the file announces the sizes). No-op for a database in use.
+    pub fn reserve(&mut self, db: usize, keys: usize, expires: usize) {
+        let d = &mut self.dbs[db];
+        d.dict.reserve(keys);
+        d.expires.reserve(expires);
+    }
+
     /// The expire time of `key` in Unix ms, if it has one (no lazy expiry here).
     pub fn get_expire(&self, db: usize, key: &[u8]) -> Option<u64> {
         self.dbs[db].expires.get(key).copied()

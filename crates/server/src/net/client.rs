@@ -172,6 +172,24 @@ impl Client {
         !(self.subs.is_empty() && self.psubs.is_empty() && self.ssubs.is_empty())
     }
 
+    /// Memory this client holds for `maxmemory-clients`: its buffers (allocated size, as
+    /// a slow reader or a client sending a huge request grows them), the commands queued in
+    /// MULTI, and the client structure itself.
+    pub fn memory_usage(&self) -> usize {
+        self.query.capacity()
+            + self.out.capacity()
+            + self.multi_memory()
+            + std::mem::size_of::<Client>()
+    }
+
+    /// Bytes of the commands queued in MULTI (`CLIENT LIST multi-mem`): as Redis counts
+    /// them, each argument's bytes plus one object pointer per argument.
+    pub fn multi_memory(&self) -> usize {
+        self.multi.as_ref().map_or(0, |m| {
+            m.queue.iter().flatten().map(|a| a.len() + std::mem::size_of::<usize>()).sum()
+        })
+    }
+
     /// Bytes of replies waiting to be written.
     pub fn pending_out(&self) -> usize {
         self.out.len() - self.out_pos
@@ -247,6 +265,15 @@ impl Client {
                     io.closed = true;
                     break;
                 }
+            }
+        }
+        // TLS may keep encrypted records after taking the plaintext: they must go too
+        // before the client counts as written (plain sockets hold nothing here).
+        if !io.closed && !io.blocked {
+            match sock.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => io.blocked = true,
+                Err(_) => io.closed = true,
             }
         }
         // A held buffer keeps its positions: the limits waiting to be released index it.

@@ -1,8 +1,14 @@
-//! Listening sockets: TCP on each `bind` address, and the optional Unix socket.
+//! Listening sockets: TCP on each `bind` address, TLS on `tls-port`, and the optional Unix
+//! socket. Streams and listeners are mio event sources whatever their kind, so the event
+//! loop registers them without knowing which kind they are.
 
+use super::tls::TlsStream;
+use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A connected client socket of either family.
 pub enum Stream {
@@ -10,6 +16,8 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain socket.
     Unix(UnixStream),
+    /// TLS over TCP (boxed: the rustls state is large).
+    Tls(Box<TlsStream>),
 }
 
 impl Read for Stream {
@@ -17,6 +25,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -26,11 +35,42 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
+    /// Plain sockets hold nothing; TLS may still hold encrypted records.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.tcp.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.tcp.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+            Stream::Tls(s) => s.tcp.deregister(r),
+        }
     }
 }
 
@@ -41,7 +81,24 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.tcp.as_raw_fd(),
         }
+    }
+
+    /// The TCP socket under a TCP or TLS stream (for keepalive settings).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(&s.tcp),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// True while a TLS stream holds encrypted bytes the socket had no room for (a
+    /// handshake message produced while reading): the event loop must then wait for the
+    /// socket to become writable even with no reply queued.
+    pub fn wants_write(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.wants_write())
     }
 }
 
@@ -51,6 +108,31 @@ pub enum Listener {
     Tcp(TcpListener),
     /// Unix domain socket.
     Unix(UnixListener),
+    /// TCP whose connections speak TLS with this configuration (`tls-port`).
+    Tls(TcpListener, Arc<rustls::ServerConfig>),
+}
+
+impl Source for Listener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) | Listener::Tls(l, _) => l.register(r, t, i),
+            Listener::Unix(l) => l.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) | Listener::Tls(l, _) => l.reregister(r, t, i),
+            Listener::Unix(l) => l.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) | Listener::Tls(l, _) => l.deregister(r),
+            Listener::Unix(l) => l.deregister(r),
+        }
+    }
 }
 
 /// An accepted connection with its peer and local address text.
@@ -68,11 +150,12 @@ impl Listener {
     /// busy-script service to accept on while the event loop's own handle is out of reach.
     pub fn try_clone(&self) -> io::Result<Listener> {
         let dup = match self {
-            Listener::Tcp(l) => socket2::SockRef::from(l).try_clone()?,
+            Listener::Tcp(l) | Listener::Tls(l, _) => socket2::SockRef::from(l).try_clone()?,
             Listener::Unix(l) => socket2::SockRef::from(l).try_clone()?,
         };
         Ok(match self {
             Listener::Tcp(_) => Listener::Tcp(TcpListener::from_std(dup.into())),
+            Listener::Tls(_, cfg) => Listener::Tls(TcpListener::from_std(dup.into()), cfg.clone()),
             Listener::Unix(_) => Listener::Unix(UnixListener::from_std(dup.into())),
         })
     }
@@ -80,11 +163,15 @@ impl Listener {
     /// Accepts one pending connection.
     pub fn accept(&self) -> io::Result<Accepted> {
         match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::Tls(l, _) => {
                 let (s, peer) = l.accept()?;
                 let _ = s.set_nodelay(true);
                 let laddr = s.local_addr().map(|a| fmt_addr(&a)).unwrap_or_default();
-                Ok(Accepted { stream: Stream::Tcp(s), addr: fmt_addr(&peer), laddr })
+                let stream = match self {
+                    Listener::Tls(_, cfg) => Stream::Tls(Box::new(TlsStream::new(s, cfg)?)),
+                    _ => Stream::Tcp(s),
+                };
+                Ok(Accepted { stream, addr: fmt_addr(&peer), laddr })
             }
             Listener::Unix(l) => {
                 let (s, _) = l.accept()?;

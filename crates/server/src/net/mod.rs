@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod listener;
+pub mod tls;
 
 use crate::config::P;
 use crate::server::Server;
@@ -50,7 +51,7 @@ pub fn accept_clients(
             let _ = stream.write(crate::acl::PROTECTED_DENIED);
             continue;
         }
-        if let Stream::Tcp(t) = &stream {
+        if let Some(t) = stream.tcp() {
             let secs = srv.config.int(P::TcpKeepalive);
             if secs > 0 {
                 let ka = socket2::TcpKeepalive::new()
@@ -65,11 +66,7 @@ pub fn accept_clients(
         let entry = clients.vacant_entry();
         let cid = entry.key();
         let token = Token(CLIENT_BASE + cid);
-        let reg = match &mut stream {
-            Stream::Tcp(s) => registry.register(s, token, Interest::READABLE),
-            Stream::Unix(s) => registry.register(s, token, Interest::READABLE),
-        };
-        if reg.is_err() {
+        if registry.register(&mut stream, token, Interest::READABLE).is_err() {
             continue;
         }
         let mut client = Client::new(id, Some(stream), accepted.addr, accepted.laddr, fd, now);

@@ -215,8 +215,13 @@ pub fn load_bytes(srv: &mut Server, data: &[u8]) -> Result<LoadInfo, (usize, Str
                     }
                 }
                 OP_RESIZEDB => {
-                    r.length()?;
-                    r.length()?;
+                    // Sized in advance, as Redis does, so loading does not rehash at every
+                    // doubling; a key takes at least 3 bytes of the file, which bounds what a
+                    // damaged or hostile size can make Keel allocate.
+                    let most = (data.len() / 3) as u64;
+                    let keys = r.length()?.min(most) as usize;
+                    let expires = r.length()?.min(most) as usize;
+                    srv.ks.reserve(db, keys, expires);
                 }
                 OP_EXPIRETIME_MS => expire = Some(r.u64_le()?),
                 OP_EXPIRETIME => expire = Some(u64::from(r.u32_le()?) * 1000),

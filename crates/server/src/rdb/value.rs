@@ -388,7 +388,7 @@ pub fn read_value(t: u8, r: &mut Reader<'_>, lim: &Limits) -> Result<Option<Valu
             return build_hash(pairs(&elems, |e| Ok(e.to_vec()))?, lim);
         }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
-            Value::Stream(read_stream(t, r)?)
+            Value::Stream(Box::new(read_stream(t, r)?))
         }
         kind::MODULE_PRE_GA | kind::MODULE_2 => {
             return Err(ReadError::Invalid("module values are not supported"))
@@ -438,7 +438,7 @@ fn build_list(items: &[Vec<u8>], lim: &Limits) -> Option<Value> {
     let mut l = ListValue::new();
     let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
     l.push(lim.list_fill, &refs, false);
-    Some(Value::List(l))
+    Some(Value::List(Box::new(l)))
 }
 
 fn build_set(items: &[Vec<u8>], lim: &Limits) -> Result<Option<Value>, ReadError> {
@@ -449,7 +449,7 @@ fn build_set(items: &[Vec<u8>], lim: &Limits) -> Result<Option<Value>, ReadError
             return Err(DUPLICATE);
         }
     }
-    Ok(Some(Value::Set(s)))
+    Ok(Some(Value::Set(Box::new(s))))
 }
 
 fn build_hash(items: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> Result<Option<Value>, ReadError> {
@@ -689,7 +689,7 @@ mod tests {
         let items: Vec<Vec<u8>> = (0..3000).map(|i| format!("item{i}").into_bytes()).collect();
         let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
         list.push(-2, &refs, false);
-        match round_trip(&Value::List(list), 11) {
+        match round_trip(&Value::List(Box::new(list)), 11) {
             Value::List(back) => assert!(back.iter().map(|b| &b[..]).eq(refs.iter().copied())),
             _ => panic!("type changed"),
         }
@@ -705,7 +705,7 @@ mod tests {
                     Value::ZSet(back) => assert!(back.iter().eq(z.iter())),
                     _ => panic!("type changed"),
                 }
-                match round_trip(&Value::Set(set.clone()), version) {
+                match round_trip(&Value::Set(Box::new(set.clone())), version) {
                     Value::Set(back) => assert_eq!(back.len(), n),
                     _ => panic!("type changed"),
                 }
@@ -735,7 +735,8 @@ mod tests {
         g.consumers.insert(Bytes::from_static(b"c"), c);
         s.groups.insert(Bytes::from_static(b"g"), g);
         for version in [10, 11] {
-            let Value::Stream(back) = round_trip(&Value::Stream(s.clone()), version) else {
+            let Value::Stream(back) = round_trip(&Value::Stream(Box::new(s.clone())), version)
+            else {
                 panic!("type changed")
             };
             assert_eq!(back.len(), 249);
@@ -835,7 +836,7 @@ mod tests {
             );
         }
         let mut body = Vec::new();
-        write_value(&mut body, &Value::Stream(s), &opts(10));
+        write_value(&mut body, &Value::Stream(Box::new(s)), &opts(10));
         // Cut the v2 fields (first ID, max deleted ID, entries added) to make a v1 body:
         // nodes, length, last ID, then the group count.
         let mut r = Reader::new(&body[1..]);
@@ -861,7 +862,7 @@ mod tests {
         let mut list = ListValue::new();
         let items: Vec<Vec<u8>> = (0..300).map(|i| format!("{}", i * 1000).into_bytes()).collect();
         list.push(-2, &items.iter().map(Vec::as_slice).collect::<Vec<_>>(), false);
-        out.push(Value::List(list));
+        out.push(Value::List(Box::new(list)));
         for n in [3usize, 600] {
             let mut h = HashValue::new();
             let mut z = ZSetValue::default();
@@ -874,7 +875,12 @@ mod tests {
                 ints.add(i.to_string().as_bytes(), &l.set);
                 strs.add(m.as_bytes(), &l.set);
             }
-            out.extend([Value::Hash(h), Value::ZSet(z), Value::Set(ints), Value::Set(strs)]);
+            out.extend([
+                Value::Hash(h),
+                Value::ZSet(z),
+                Value::Set(Box::new(ints)),
+                Value::Set(Box::new(strs)),
+            ]);
         }
         let mut s = StreamValue::new();
         for i in 1..=120u64 {
@@ -896,7 +902,7 @@ mod tests {
         c.pending.insert(StreamId::new(3, 1));
         g.consumers.insert(Bytes::from_static(b"c"), c);
         s.groups.insert(Bytes::from_static(b"g"), g);
-        out.push(Value::Stream(s));
+        out.push(Value::Stream(Box::new(s)));
         out
     }
 

@@ -646,6 +646,16 @@ impl<V> Dict<V> {
         v
     }
 
+    /// Sizes an empty table for `n` entries at once (RDB loading announces each database's
+    /// size), so filling it does not rehash at every doubling. No-op when not empty.
+    pub fn reserve(&mut self, n: usize) {
+        if self.is_empty() && self.rehash_idx.is_none() && n > self.ht[0].size() {
+            if let Some(size) = n.checked_next_power_of_two() {
+                self.start_resize(size.max(MIN_BUCKETS));
+            }
+        }
+    }
+
     /// Holds (or releases, starting a shrink that is due) shrinking, for a walk that must
     /// see every entry exactly once while the table changes (snapshots). Growth stays free.
     pub fn hold_shrink(&mut self, on: bool) {

@@ -1,13 +1,32 @@
-//! A hash value (`TYPE` = `hash`) with Redis's two encodings.
+//! A hash value (`TYPE` = `hash`): a packed buffer for small hashes, a [`Dict`] for big ones.
 //!
-//! Small hashes are a `listpack`: field/value pairs in a vector, kept in insertion order
-//! (clients see that order in HGETALL, so it must match Redis). Once a hash has more fields
-//! than `hash-max-listpack-entries`, or any field or value longer than
-//! `hash-max-listpack-value` bytes, it becomes a `hashtable` (a [`Dict`]) and never goes back,
-//! as in Redis.
+//! Redis keeps a small hash as a `listpack` (pairs in insertion order, which clients see in
+//! HGETALL) and converts it for good to a `hashtable` once it has more fields than
+//! `hash-max-listpack-entries` or any field or value longer than `hash-max-listpack-value`
+//! bytes. Keel reports exactly the encoding Redis would have (`OBJECT ENCODING`, the RDB/DUMP
+//! type), but stores more hashes packed than Redis does: a hash Redis would have converted
+//! only because a value is a little over 64 bytes (a BullMQ job's `data` and `opts` JSON,
+//! typically) stays in one packed buffer while that buffer is at most [`PACKED_MAX_BYTES`]
+//! and the field count within the entry limit. That is what holds a waiting job in well
+//! under half of what Redis spends on it: one allocation instead of a table, a node per field
+//! and two strings per node.
+//!
+//! The "Redis would have converted" bit is set by the same rules Redis converts by and never
+//! clears, as Redis never converts back. A hash reported as `hashtable` has no defined field
+//! order, so its packed form can keep insertion order; HSCAN returns it whole in one call
+//! with cursor 0, as Redis does for a listpack, which is a valid full iteration.
+//!
+//! The packed buffer is a sequence of entries `len(field) field len(value) value`, lengths
+//! as LEB128 varints (one byte up to 127, two up to 16383), so a lookup skips whole entries
+//! without reading their bytes.
 
 use crate::types::dict::Dict;
 use rand::Rng;
+
+/// Largest packed buffer kept for a hash Redis would hold as a hashtable. A write rewrites
+/// the buffer and a lookup walks it, so both stay a few hundred nanoseconds at this size,
+/// while it holds a BullMQ job with kilobyte-sized data, result or stack trace.
+pub const PACKED_MAX_BYTES: usize = 4096;
 
 /// The conversion thresholds, read from the config by the command layer.
 #[derive(Clone, Copy, Debug)]
@@ -18,43 +37,166 @@ pub struct Limits {
     pub max_value: usize,
 }
 
-/// One field and its value.
-pub type Pair = (Box<[u8]>, Box<[u8]>);
-
 /// A hash.
-pub enum HashValue {
-    /// Pairs in insertion order (`listpack`).
-    Listpack(Vec<Pair>),
-    /// A hash table (`hashtable`).
-    Table(Dict<Box<[u8]>>),
+#[derive(Default)]
+pub struct HashValue {
+    repr: Repr,
 }
 
-impl Default for HashValue {
+enum Repr {
+    /// Pairs in insertion order in one buffer.
+    Packed(Packed),
+    /// A hash table (boxed, so a hash costs a pointer in the keyspace entry until it is big).
+    Table(Box<Dict<Box<[u8]>>>),
+}
+
+impl Default for Repr {
     fn default() -> Self {
-        HashValue::Listpack(Vec::new())
+        Repr::Packed(Packed::default())
     }
+}
+
+#[derive(Clone, Default)]
+struct Packed {
+    /// The entries (see the module documentation).
+    buf: Box<[u8]>,
+    /// Number of pairs in `buf` (a `u32` keeps the hash as small as a string value in the
+    /// keyspace entry; a packed hash never holds more than `hash-max-listpack-entries`).
+    len: u32,
+    /// Redis would hold this hash as a hashtable (what `OBJECT ENCODING` reports).
+    redis_table: bool,
 }
 
 // Written by hand rather than derived so the value does not depend on which traits the
 // dict implements.
 impl Clone for HashValue {
     fn clone(&self) -> Self {
-        match self {
-            HashValue::Listpack(v) => HashValue::Listpack(v.clone()),
-            HashValue::Table(d) => {
+        let repr = match &self.repr {
+            Repr::Packed(p) => Repr::Packed(p.clone()),
+            Repr::Table(d) => {
                 let mut copy = Dict::new();
                 for (k, v) in d.iter() {
                     copy.insert(k.into(), v.clone());
                 }
-                HashValue::Table(copy)
+                Repr::Table(Box::new(copy))
             }
-        }
+        };
+        HashValue { repr }
     }
 }
 
 impl std::fmt::Debug for HashValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HashValue({}, {} fields)", self.encoding(), self.len())
+    }
+}
+
+/// Appends `n` as a LEB128 varint.
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a varint-prefixed byte string at the start of `buf`: the string and what follows.
+fn take_item(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut n = 0usize;
+    let mut shift = 0u32;
+    for (i, &b) in buf.iter().enumerate() {
+        n |= usize::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            let rest = &buf[i + 1..];
+            return (n <= rest.len()).then(|| rest.split_at(n));
+        }
+        shift += 7;
+    }
+    None
+}
+
+/// Bytes the varint for `n` takes.
+fn len_size(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// Bytes one pair occupies in the packed buffer.
+fn entry_size(field: &[u8], value: &[u8]) -> usize {
+    len_size(field.len()) + field.len() + len_size(value.len()) + value.len()
+}
+
+/// The pairs of a packed buffer, in order.
+struct PackedIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (field, rest) = take_item(self.rest)?;
+        let (value, rest) = take_item(rest)?;
+        self.rest = rest;
+        Some((field, value))
+    }
+}
+
+impl Packed {
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter { rest: &self.buf }
+    }
+
+    /// The byte range of `field`'s entry in the buffer, and its value.
+    fn find(&self, field: &[u8]) -> Option<(std::ops::Range<usize>, &[u8])> {
+        let mut it = self.iter();
+        loop {
+            let start = self.buf.len() - it.rest.len();
+            let (k, v) = it.next()?;
+            if k == field {
+                return Some((start..self.buf.len() - it.rest.len(), v));
+            }
+        }
+    }
+
+    /// Replaces `range` of the buffer with `with` (an empty range inserts, an empty `with`
+    /// deletes), keeping the allocation exactly as long as the entries.
+    fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        v.splice(range, with.iter().copied());
+        self.buf = v.into_boxed_slice();
+    }
+
+    /// Sets `field` to `value`; true if the field is new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let mut entry = Vec::with_capacity(entry_size(field, value));
+        put_len(&mut entry, field.len());
+        entry.extend_from_slice(field);
+        put_len(&mut entry, value.len());
+        entry.extend_from_slice(value);
+        match self.find(field).map(|(range, _)| range) {
+            Some(range) => {
+                self.splice(range, &entry);
+                false
+            }
+            None => {
+                let end = self.buf.len();
+                self.splice(end..end, &entry);
+                self.len += 1;
+                true
+            }
+        }
+    }
+
+    /// Removes `field`; true if it existed.
+    fn remove(&mut self, field: &[u8]) -> bool {
+        match self.find(field).map(|(range, _)| range) {
+            Some(range) => {
+                self.splice(range, &[]);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -66,9 +208,9 @@ impl HashValue {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        match self {
-            HashValue::Listpack(v) => v.len(),
-            HashValue::Table(d) => d.len(),
+        match &self.repr {
+            Repr::Packed(p) => p.len as usize,
+            Repr::Table(d) => d.len(),
         }
     }
 
@@ -77,26 +219,40 @@ impl HashValue {
         self.len() == 0
     }
 
-    /// The name `OBJECT ENCODING` replies with.
+    /// True when Redis would hold this hash as a hashtable.
+    fn redis_table(&self) -> bool {
+        match &self.repr {
+            Repr::Packed(p) => p.redis_table,
+            Repr::Table(_) => true,
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with: the encoding Redis would have.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            HashValue::Listpack(_) => "listpack",
-            HashValue::Table(_) => "hashtable",
+        if self.redis_table() {
+            "hashtable"
+        } else {
+            "listpack"
         }
     }
 
     /// Heap bytes owned, approximately.
     pub fn heap_size(&self) -> usize {
-        // Each pair costs its bytes plus two boxed-slice headers (and a table slot).
-        let per_pair = 2 * std::mem::size_of::<Box<[u8]>>();
-        self.iter().map(|(k, v)| k.len() + v.len() + per_pair).sum()
+        match &self.repr {
+            Repr::Packed(p) => p.buf.len(),
+            Repr::Table(d) => {
+                std::mem::size_of::<Dict<Box<[u8]>>>()
+                    + d.overhead_bytes()
+                    + d.iter().map(|(_, v)| v.len()).sum::<usize>()
+            }
+        }
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match self {
-            HashValue::Listpack(v) => v.iter().find(|(k, _)| &k[..] == field).map(|(_, v)| &v[..]),
-            HashValue::Table(d) => d.get(field).map(|v| &v[..]),
+        match &self.repr {
+            Repr::Packed(p) => p.find(field).map(|(_, v)| v),
+            Repr::Table(d) => d.get(field).map(|v| &v[..]),
         }
     }
 
@@ -105,79 +261,95 @@ impl HashValue {
         self.get(field).is_some()
     }
 
+    /// Records that Redis would now hold the hash as a hashtable (for good).
+    fn mark_redis_table(&mut self) {
+        if let Repr::Packed(p) = &mut self.repr {
+            p.redis_table = true;
+        }
+    }
+
+    /// Moves a hash Redis would hold as a hashtable into a real table once it has more than
+    /// `extra_pairs` + its fields over the entry limit, or its buffer plus `extra_bytes`
+    /// would pass [`PACKED_MAX_BYTES`]. A hash Redis holds as a listpack stays packed
+    /// whatever its size, because its order is visible.
+    fn settle(&mut self, limits: Limits, extra_pairs: usize, extra_bytes: usize) {
+        if let Repr::Packed(p) = &self.repr {
+            // The count is a `u32`: a (theoretical) four-billionth field moves to the table
+            // rather than overflow it.
+            if p.len == u32::MAX
+                || p.redis_table
+                    && ((p.len as usize).saturating_add(extra_pairs) > limits.max_entries
+                        || p.buf.len().saturating_add(extra_bytes) > PACKED_MAX_BYTES)
+            {
+                self.convert();
+            }
+        }
+    }
+
     /// Converts ahead of a write of `items` (alternating fields and values), as Redis does
     /// before HSET: a command bringing more pairs than the listpack may hold converts at once
     /// (Redis 7.2 guesses the fields are new), and so does any item too long for it.
     pub fn prepare_for(&mut self, items: &[impl AsRef<[u8]>], limits: Limits) {
-        if matches!(self, HashValue::Listpack(_))
-            && (items.len() / 2 > limits.max_entries
-                || items.iter().any(|i| i.as_ref().len() > limits.max_value))
+        if items.len() / 2 > limits.max_entries
+            || items.iter().any(|i| i.as_ref().len() > limits.max_value)
         {
-            self.convert();
+            self.mark_redis_table();
         }
+        // What the items add at most, so a big write goes straight to the table.
+        let bytes = items.iter().map(|i| i.as_ref().len() + 10).sum();
+        self.settle(limits, items.len() / 2, bytes);
     }
 
     /// Sets `field` to `value`; true if the field is new. A field or value too long for the
-    /// listpack converts first, and exceeding the entry limit converts after the insert.
+    /// listpack converts (as reported) first, and exceeding the entry limit converts after
+    /// the insert.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: Limits) -> bool {
         if field.len() > limits.max_value || value.len() > limits.max_value {
-            self.convert();
+            self.mark_redis_table();
         }
-        let created = match self {
-            HashValue::Listpack(v) => match v.iter_mut().find(|(k, _)| &k[..] == field) {
-                Some((_, old)) => {
-                    *old = value.into();
-                    false
-                }
-                None => {
-                    v.push((field.into(), value.into()));
-                    true
-                }
-            },
-            HashValue::Table(d) => d.insert(field.into(), value.into()).is_none(),
+        self.settle(limits, 0, entry_size(field, value));
+        let created = match &mut self.repr {
+            Repr::Packed(p) => p.set(field, value),
+            Repr::Table(d) => d.insert(field.into(), value.into()).is_none(),
         };
         if self.len() > limits.max_entries {
-            self.convert();
+            self.mark_redis_table();
         }
+        self.settle(limits, 0, 0);
         created
     }
 
     /// Removes `field`; true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self {
-            HashValue::Listpack(v) => match v.iter().position(|(k, _)| &k[..] == field) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
-            HashValue::Table(d) => d.remove(field).is_some(),
+        match &mut self.repr {
+            Repr::Packed(p) => p.remove(field),
+            Repr::Table(d) => d.remove(field).is_some(),
         }
     }
 
-    /// Every pair: insertion order for a listpack, table order otherwise.
+    /// Every pair: insertion order when packed, table order otherwise.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match self {
-            HashValue::Listpack(v) => Box::new(v.iter().map(|(k, v)| (&k[..], &v[..]))),
-            HashValue::Table(d) => Box::new(d.iter().map(|(k, v)| (k, &v[..]))),
+        match &self.repr {
+            Repr::Packed(p) => Box::new(p.iter()),
+            Repr::Table(d) => Box::new(d.iter().map(|(k, v)| (k, &v[..]))),
         }
     }
 
     /// One SCAN step from `cursor`, calling `f` for each pair visited; returns the next
-    /// cursor. A listpack is returned whole in one step (cursor 0), as Redis does. A table
-    /// goes on (in whole buckets) until `count` reply items were gathered, a field and its
-    /// value counting as two as in Redis, or the scan completes, trying at most ten buckets
-    /// per requested item so a sparse table cannot stall the server.
+    /// cursor. A packed hash is returned whole in one step (cursor 0), as Redis does for a
+    /// listpack. A table goes on (in whole buckets) until `count` reply items were
+    /// gathered, a field and its value counting as two as in Redis, or the scan completes,
+    /// trying at most ten buckets per requested item so a sparse table cannot stall the
+    /// server.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        match self {
-            HashValue::Listpack(v) => {
-                for (k, val) in v {
+        match &self.repr {
+            Repr::Packed(p) => {
+                for (k, val) in p.iter() {
                     f(k, val);
                 }
                 0
             }
-            HashValue::Table(d) => {
+            Repr::Table(d) => {
                 let mut next = cursor;
                 let mut visited = 0usize;
                 let mut budget = count.saturating_mul(10);
@@ -205,37 +377,34 @@ impl HashValue {
     }
 
     /// `count` distinct pairs chosen at random (`count` < `len`). A listpack gives them in
-    /// its own order, as Redis 7.2 does; a table in random order.
+    /// its own order, as Redis 7.2 does; a hashtable (as reported) in random order.
     pub fn random_distinct_pairs(&self, count: usize, rng: &mut impl Rng) -> Vec<(&[u8], &[u8])> {
         let mut all: Vec<(&[u8], &[u8])> = self.iter().collect();
         let count = count.min(all.len());
-        match self {
-            HashValue::Listpack(_) => {
-                let mut picked = rand::seq::index::sample(rng, all.len(), count).into_vec();
-                picked.sort_unstable();
-                picked.into_iter().map(|i| all[i]).collect()
+        if self.redis_table() {
+            // A partial Fisher-Yates shuffle: the first `count` slots end up a uniform
+            // random selection.
+            for i in 0..count {
+                let j = rng.random_range(i..all.len());
+                all.swap(i, j);
             }
-            HashValue::Table(_) => {
-                // A partial Fisher-Yates shuffle: the first `count` slots end up a uniform
-                // random selection.
-                for i in 0..count {
-                    let j = rng.random_range(i..all.len());
-                    all.swap(i, j);
-                }
-                all.truncate(count);
-                all
-            }
+            all.truncate(count);
+            all
+        } else {
+            let mut picked = rand::seq::index::sample(rng, all.len(), count).into_vec();
+            picked.sort_unstable();
+            picked.into_iter().map(|i| all[i]).collect()
         }
     }
 
-    /// Switches to the hashtable encoding (no-op if already there).
+    /// Moves the pairs into a real table (no-op if already there).
     fn convert(&mut self) {
-        if let HashValue::Listpack(v) = self {
+        if let Repr::Packed(p) = &self.repr {
             let mut d = Dict::new();
-            for (k, val) in std::mem::take(v) {
-                d.insert(k, val);
+            for (k, val) in p.iter() {
+                d.insert(k.into(), val.into());
             }
-            *self = HashValue::Table(d);
+            self.repr = Repr::Table(Box::new(d));
         }
     }
 }
@@ -246,6 +415,11 @@ mod tests {
     use rand::SeedableRng;
 
     const SMALL: Limits = Limits { max_entries: 3, max_value: 4 };
+    const REDIS: Limits = Limits { max_entries: 128, max_value: 64 };
+
+    fn is_packed(h: &HashValue) -> bool {
+        matches!(h.repr, Repr::Packed(_))
+    }
 
     #[test]
     fn keeps_insertion_order_and_converts_one_way() {
@@ -261,19 +435,110 @@ mod tests {
         assert_eq!(h.encoding(), "listpack");
         h.set(b"d", b"1", SMALL);
         assert_eq!(h.encoding(), "hashtable");
+        assert!(!is_packed(&h));
         assert!(h.remove(b"d") && h.remove(b"c") && !h.remove(b"zz"));
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.len(), 2);
     }
 
     #[test]
-    fn long_items_convert() {
+    fn long_items_report_hashtable_but_stay_packed() {
         let mut h = HashValue::new();
         h.set(b"f", b"12345", SMALL);
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(is_packed(&h));
+        // Shrinking the value back does not revert the reported encoding.
+        h.set(b"f", b"1", SMALL);
         assert_eq!(h.encoding(), "hashtable");
         let mut h = HashValue::new();
         h.prepare_for(&[&b"a"[..], b"1", b"b", b"2", b"a", b"3", b"a", b"4"], SMALL);
         assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn bullmq_job_is_one_small_allocation() {
+        let mut h = HashValue::new();
+        let data = vec![b'd'; 150];
+        let opts = vec![b'o'; 90];
+        let fields: [(&[u8], &[u8]); 6] = [
+            (b"name", b"send-invoice"),
+            (b"data", &data),
+            (b"opts", &opts),
+            (b"timestamp", b"1764370000000"),
+            (b"delay", b"0"),
+            (b"priority", b"0"),
+        ];
+        for (f, v) in fields {
+            assert!(h.set(f, v, REDIS));
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(is_packed(&h));
+        let expected: usize = fields.iter().map(|(f, v)| entry_size(f, v)).sum();
+        assert_eq!(h.heap_size(), expected);
+        assert!(h.heap_size() < 320, "{}", h.heap_size());
+        // As small as a string value, so a hash key costs no more in the keyspace entry.
+        assert_eq!(std::mem::size_of::<HashValue>(), 24);
+        assert_eq!(h.get(b"opts"), Some(&opts[..]));
+        assert_eq!(h.iter().map(|(f, _)| f).collect::<Vec<_>>(), fields.map(|(f, _)| f));
+    }
+
+    #[test]
+    fn big_buffers_and_many_fields_move_to_the_table() {
+        let mut h = HashValue::new();
+        h.set(b"big", &[b'x'; 100], REDIS);
+        for i in 0..40u8 {
+            h.set(&[b'f', i], &[b'v'; 100], REDIS);
+        }
+        assert!(!is_packed(&h), "a buffer over the bound becomes a table");
+        assert_eq!(h.len(), 41);
+        assert_eq!(h.get(&[b'f', 7]), Some(&[b'v'; 100][..]));
+        // A listpack (as Redis holds it) stays packed whatever its byte size.
+        let wide = Limits { max_entries: 128, max_value: 100_000 };
+        let mut h = HashValue::new();
+        h.set(b"f", &vec![b'y'; 50_000], wide);
+        assert!(is_packed(&h) && h.encoding() == "listpack");
+        // More fields than the limit: a table, reported as such.
+        let mut h = HashValue::new();
+        for i in 0..=128u8 {
+            h.set(&[i], b"v", REDIS);
+        }
+        assert!(!is_packed(&h) && h.encoding() == "hashtable");
+    }
+
+    #[test]
+    fn packed_edits_keep_entries_intact() {
+        let mut h = HashValue::new();
+        let long = vec![b'z'; 300]; // a two-byte varint
+        h.set(b"a", b"", REDIS);
+        h.set(b"", b"empty field", REDIS);
+        h.set(b"b\x00\xff", &long, REDIS);
+        h.set(b"a", b"again", REDIS);
+        assert_eq!(h.get(b""), Some(&b"empty field"[..]));
+        assert_eq!(h.get(b"b\x00\xff"), Some(&long[..]));
+        assert!(h.remove(b""));
+        assert!(!h.remove(b""));
+        let all: Vec<(&[u8], &[u8])> = h.iter().collect();
+        assert_eq!(all, vec![(&b"a"[..], &b"again"[..]), (&b"b\x00\xff"[..], &long[..])]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.heap_size(), entry_size(b"a", b"again") + entry_size(b"b\x00\xff", &long));
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for (n, size) in
+            [(0usize, 1), (1, 1), (127, 1), (128, 2), (16383, 2), (16384, 3), (1 << 30, 5)]
+        {
+            let mut out = Vec::new();
+            put_len(&mut out, n);
+            assert_eq!((out.len(), len_size(n)), (size, size));
+            if n <= 16384 {
+                out.resize(out.len() + n, 7);
+                let (item, rest) = take_item(&out).unwrap();
+                assert_eq!((item.len(), rest.len()), (n, 0));
+            }
+        }
+        assert!(take_item(&[0x85]).is_none());
+        assert!(take_item(&[5, 1]).is_none());
     }
 
     #[test]
@@ -317,5 +582,12 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 50);
+        // Packed but reported as a hashtable: one step, cursor 0, every pair.
+        let mut h = HashValue::new();
+        h.set(b"f", &[b'x'; 65], REDIS);
+        h.set(b"g", b"1", REDIS);
+        let mut n = 0;
+        assert_eq!(h.scan(0, 1, |_, _| n += 1), 0);
+        assert_eq!(n, 2);
     }
 }

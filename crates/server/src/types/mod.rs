@@ -26,16 +26,18 @@ pub use zset::ZSetValue;
 pub enum Value {
     /// A string (`TYPE` = `string`); bitmaps and HyperLogLogs are strings too.
     Str(StrValue),
-    /// A list (`TYPE` = `list`).
-    List(ListValue),
+    /// A list (`TYPE` = `list`). The list, set and stream variants are boxed: every key's
+    /// entry is as large as the largest variant, so keeping them inline would cost every
+    /// string and hash key a hundred bytes more.
+    List(Box<ListValue>),
     /// A hash (`TYPE` = `hash`).
     Hash(HashValue),
     /// A set (`TYPE` = `set`).
-    Set(SetValue),
+    Set(Box<SetValue>),
     /// A sorted set (`TYPE` = `zset`); geo indexes are sorted sets too.
     ZSet(ZSetValue),
     /// A stream (`TYPE` = `stream`).
-    Stream(StreamValue),
+    Stream(Box<StreamValue>),
 }
 
 impl Value {

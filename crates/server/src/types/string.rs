@@ -5,6 +5,11 @@
 //! `embstr`; anything longer, or any string modified in place (APPEND, SETRANGE), as `raw`.
 //! Keel keeps the same three so `OBJECT ENCODING` answers the same, and so integer values
 //! cost no heap.
+//!
+//! A [`StrValue`] is 24 bytes, the size every keyspace entry's value slot is built around:
+//! an `embstr` of up to [`INLINE_MAX`] bytes lives inside it (no allocation at all, which is
+//! what brings a small string key to Redis's cost), a longer one in a boxed slice, and a
+//! `raw` string in a boxed [`Bytes`] so readers can share it without copying.
 
 use super::{num, Value};
 use bytes::{Bytes, BytesMut};
@@ -12,15 +17,26 @@ use bytes::{Bytes, BytesMut};
 /// Longest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 
+/// Longest `embstr` kept inline in the value itself.
+pub const INLINE_MAX: usize = 22;
+
 /// A string value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StrValue {
     /// `int`: the string is the decimal form of this integer.
     Int(i64),
+    /// `embstr` of up to [`INLINE_MAX`] bytes: the first `len` bytes of `bytes` (the rest
+    /// stay zero, so the derived equality is the string's).
+    Inline {
+        /// Length of the string.
+        len: u8,
+        /// The bytes.
+        bytes: [u8; INLINE_MAX],
+    },
     /// `embstr`: short and never modified in place.
-    Embstr(Bytes),
+    Embstr(Box<[u8]>),
     /// `raw`: long, or modified in place.
-    Raw(Bytes),
+    Raw(Box<Bytes>),
 }
 
 impl StrValue {
@@ -36,27 +52,47 @@ impl StrValue {
 
     /// A string stored without trying the integer encoding (`embstr` or `raw` by length).
     pub fn from_bytes_no_int(b: &[u8]) -> StrValue {
-        if b.len() <= EMBSTR_MAX {
-            StrValue::Embstr(Bytes::copy_from_slice(b))
+        if b.len() <= INLINE_MAX {
+            let mut bytes = [0u8; INLINE_MAX];
+            bytes[..b.len()].copy_from_slice(b);
+            StrValue::Inline { len: b.len() as u8, bytes }
+        } else if b.len() <= EMBSTR_MAX {
+            StrValue::Embstr(b.into())
         } else {
-            StrValue::Raw(Bytes::copy_from_slice(b))
+            StrValue::raw(Bytes::copy_from_slice(b))
         }
+    }
+
+    /// A `raw` string holding `b`.
+    pub fn raw(b: Bytes) -> StrValue {
+        StrValue::Raw(Box::new(b))
     }
 
     /// The encoding name for `OBJECT ENCODING`.
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Embstr(_) => "embstr",
+            StrValue::Inline { .. } | StrValue::Embstr(_) => "embstr",
             StrValue::Raw(_) => "raw",
         }
     }
 
-    /// The value's bytes (an integer is formatted).
+    /// The stored bytes, or `None` for an integer (which has no byte form stored).
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        match self {
+            StrValue::Int(_) => None,
+            StrValue::Inline { len, bytes } => Some(&bytes[..usize::from(*len)]),
+            StrValue::Embstr(b) => Some(b),
+            StrValue::Raw(b) => Some(b),
+        }
+    }
+
+    /// The value's bytes (an integer is formatted; a raw string is shared, not copied).
     pub fn to_bytes(&self) -> Bytes {
         match self {
             StrValue::Int(n) => Bytes::from(num::i64_bytes(*n)),
-            StrValue::Embstr(b) | StrValue::Raw(b) => b.clone(),
+            StrValue::Raw(b) => (**b).clone(),
+            other => Bytes::copy_from_slice(other.as_slice().unwrap_or_default()),
         }
     }
 
@@ -64,7 +100,7 @@ impl StrValue {
     pub fn len(&self) -> usize {
         match self {
             StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
-            StrValue::Embstr(b) | StrValue::Raw(b) => b.len(),
+            other => other.as_slice().map_or(0, <[u8]>::len),
         }
     }
 
@@ -77,7 +113,7 @@ impl StrValue {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             StrValue::Int(n) => Some(*n),
-            StrValue::Embstr(b) | StrValue::Raw(b) => num::parse_i64(b),
+            other => other.as_slice().and_then(num::parse_i64),
         }
     }
 
@@ -106,20 +142,21 @@ impl StrValue {
     fn edit_raw(&mut self, f: impl FnOnce(&mut BytesMut)) -> usize {
         let old = std::mem::replace(self, StrValue::Int(0));
         let mut buf = match old {
-            StrValue::Raw(b) => b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
+            StrValue::Raw(b) => (*b).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
             other => BytesMut::from(&other.to_bytes()[..]),
         };
         f(&mut buf);
         let len = buf.len();
-        *self = StrValue::Raw(buf.freeze());
+        *self = StrValue::raw(buf.freeze());
         len
     }
 
     /// Heap bytes owned by the value.
     pub fn heap_size(&self) -> usize {
         match self {
-            StrValue::Int(_) => 0,
-            StrValue::Embstr(b) | StrValue::Raw(b) => b.len(),
+            StrValue::Int(_) | StrValue::Inline { .. } => 0,
+            StrValue::Embstr(b) => b.len(),
+            StrValue::Raw(b) => std::mem::size_of::<Bytes>() + b.len(),
         }
     }
 }
@@ -151,6 +188,22 @@ mod tests {
         assert_eq!(StrValue::from_bytes(b"-0").encoding(), "embstr");
         assert_eq!(StrValue::from_bytes(b"9223372036854775807").encoding(), "int");
         assert_eq!(StrValue::from_bytes(b"9223372036854775808").encoding(), "embstr");
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+    }
+
+    #[test]
+    fn inline_and_boxed_embstr_read_back() {
+        for n in [0, 1, INLINE_MAX, INLINE_MAX + 1, EMBSTR_MAX, EMBSTR_MAX + 1] {
+            let b: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let v = StrValue::from_bytes_no_int(&b);
+            assert_eq!(v.to_bytes(), Bytes::from(b.clone()));
+            assert_eq!((v.len(), v.as_slice()), (n, Some(&b[..])));
+            assert_eq!(v.encoding(), if n <= EMBSTR_MAX { "embstr" } else { "raw" });
+            assert_eq!(v, StrValue::from_bytes_no_int(&b));
+        }
+        let v = StrValue::from_bytes(b"\x00\xff");
+        assert_eq!(v.heap_size(), 0);
+        assert_eq!(v.as_i64(), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod acl;
 mod aof;
 mod busy;
@@ -16,6 +17,7 @@ mod expire;
 mod functions;
 mod geo_notify;
 mod info;
+mod limits;
 mod list_blocking;
 mod memory;
 mod monitor;
@@ -27,6 +29,7 @@ mod real_clients;
 mod redis_cli;
 mod snapshot;
 mod stream_blocking;
+mod tls;
 mod tracking;
 mod transactions;
 mod zset_blocking;
