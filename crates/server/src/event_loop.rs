@@ -578,7 +578,10 @@ impl EventLoop {
         crate::aof::rewrite::poll(&mut self.srv);
         let policy = crate::aof::FsyncPolicy::from_word(self.srv.config.word(P::Appendfsync));
         let now = self.srv.now_ms();
-        let hold = self.srv.propagation.before_replies(policy, now, &self.srv.log);
+        // Redis's `aof-write` latency event: handing the iteration's writes to the file.
+        let hold = crate::latency::timed(&mut self.srv, "aof-write", |srv| {
+            srv.propagation.before_replies(policy, now, &srv.log)
+        });
         let pending = std::mem::take(&mut self.pending_write);
         match hold.or(self.gate.newest()) {
             Some(seq) => {

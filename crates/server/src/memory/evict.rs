@@ -172,8 +172,14 @@ pub fn perform(srv: &mut Server, now: u64) -> Outcome {
         return Outcome::Ok;
     }
     srv.memory.eviction.set_over(true);
+    // Redis's `eviction-cycle` latency event: the time spent evicting, when there is any.
+    crate::latency::timed(srv, "eviction-cycle", |srv| evict_down(srv, used - max, now))
+}
+
+/// Evicts by policy until `to_free` bytes are freed, nothing is left to evict, or the
+/// tenacity time limit is reached (the cron then continues).
+fn evict_down(srv: &mut Server, to_free: u64, now: u64) -> Outcome {
     let policy = Policy::from_word(srv.config.word(P::MaxmemoryPolicy));
-    let to_free = used - max;
     let limit = time_limit(srv.config.int(P::MaxmemoryEvictionTenacity));
     let start = Instant::now();
     let (mut freed, mut evicted) = (0u64, 0u64);

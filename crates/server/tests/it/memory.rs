@@ -538,3 +538,35 @@ fn memory_doctor_judges_a_loaded_instance() {
         "{report}"
     );
 }
+
+/// Evicting and writing the AOF are timed as Redis's `eviction-cycle` and `aof-write`
+/// latency events.
+#[test]
+fn eviction_and_aof_writes_are_latency_events() {
+    // Tenacity 100 lets one eviction call run to the end (no time slices under 1 ms).
+    let keel = start_keel(&[
+        "--latency-monitor-threshold",
+        "1",
+        "--maxmemory-policy",
+        "allkeys-random",
+        "--maxmemory-eviction-tenacity",
+        "100",
+    ]);
+    let mut c = Conn::new(keel.port);
+    let value = "v".repeat(1000);
+    // One pipelined burst of big writes: a long AOF write, then a long eviction.
+    for i in 0..20_000 {
+        c.send(&[b"SET", format!("k{i}").as_bytes(), value.as_bytes()]);
+    }
+    for _ in 0..20_000 {
+        c.read_reply().expect("a reply");
+    }
+    // A 32 MB value: its AOF write alone takes well over a millisecond.
+    let big = vec![b'x'; 32 << 20];
+    c.cmd(&[b"SET", b"big", &big]);
+    c.cmd_str("DEL big");
+    c.cmd_str("CONFIG SET maxmemory 2mb");
+    let latest = c.cmd_str("LATENCY LATEST");
+    assert!(latest.contains("eviction-cycle"), "{latest}");
+    assert!(latest.contains("aof-write"), "{latest}");
+}
