@@ -678,6 +678,22 @@ impl EventLoop {
         }
     }
 
+    /// Gives back client buffers a burst grew, as Redis's client cron does: an empty query
+    /// or output buffer is released when it grew past 64 KiB or its client has been idle
+    /// for 2 seconds, so a bulk load or a pool of idle connections does not keep megabytes.
+    fn release_idle_buffers(&mut self, now: u64) {
+        const KEEP: usize = 64 * 1024;
+        for (_, c) in self.clients.iter_mut() {
+            let idle = now.saturating_sub(c.last_interaction) > 2000;
+            if c.query.is_empty() && c.query.capacity() > 0 && (idle || c.query.capacity() > KEEP) {
+                c.query = bytes::BytesMut::new();
+            }
+            if c.out.is_empty() && c.out.capacity() > 0 && (idle || c.out.capacity() > KEEP) {
+                c.out = Vec::new();
+            }
+        }
+    }
+
     /// The periodic tasks, `hz` times a second.
     fn cron(&mut self) {
         self.srv.cronloops += 1;
@@ -725,6 +741,7 @@ impl EventLoop {
                 self.close_client(cid);
             }
         }
+        self.release_idle_buffers(now);
         // End of CLIENT PAUSE: run what was held back.
         if let Some(p) = self.srv.pause {
             if now >= p.until {
