@@ -40,6 +40,12 @@ impl Args {
         self.argv.is_empty()
     }
 
+    /// Redis's error for a subcommand of container `cmd` called with arguments none of its
+    /// forms takes; it names the subcommand as the client typed it.
+    pub fn subcommand_syntax(&self, cmd: &'static str) -> CmdError {
+        CmdError::SubcommandSyntax { sub: self.get(1).cloned().unwrap_or_default(), cmd }
+    }
+
     /// Argument `i` (0 is the command name).
     pub fn get(&self, i: usize) -> Option<&Bytes> {
         self.argv.get(i)

@@ -161,11 +161,6 @@ pub const COMMANDS: &[CommandSpec] =
         )
         .subs(SUBCOMMANDS)];
 
-/// The error for a subcommand called with arguments it does not take.
-fn bad_form(args: &Args) -> CmdError {
-    CmdError::SubcommandSyntax { sub: args.get(1).cloned().unwrap_or_default(), cmd: "ACL" }
-}
-
 /// `ACL CAT [category]`: the category names, or the commands in one.
 fn cat(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     match args.remaining() {
@@ -184,7 +179,7 @@ fn cat(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
                 acl::commands_in(bit).into_iter().map(|n| Frame::Bulk(Bytes::from(n))).collect(),
             ))
         }
-        _ => Err(bad_form(args)),
+        _ => Err(args.subcommand_syntax("ACL")),
     }
 }
 
@@ -334,7 +329,7 @@ fn genpass(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let bits = match args.remaining() {
         0 => 256,
         1 => args.next_i64()?,
-        _ => return Err(bad_form(args)),
+        _ => return Err(args.subcommand_syntax("ACL")),
     };
     if bits <= 0 || bits > GENPASS_MAX_BITS {
         return Err(CmdError::dynamic(format!(
@@ -359,7 +354,7 @@ fn log(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             return Ok(Frame::ok());
         }
         1 => args.next_i64()?.max(0) as usize,
-        _ => return Err(bad_form(args)),
+        _ => return Err(args.subcommand_syntax("ACL")),
     };
     Ok(ctx.srv.acl.log.reply(count, ctx.now))
 }

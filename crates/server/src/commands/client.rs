@@ -175,19 +175,9 @@ pub const COMMANDS: &[CommandSpec] =
         )
         .subs(SUBCOMMANDS)];
 
-/// The error Redis gives when a subcommand's arguments do not fit any of its forms; it names
-/// the subcommand as the client typed it.
+/// The error Redis gives when a CLIENT subcommand's arguments do not fit any of its forms.
 fn bad_form(args: &Args) -> CmdError {
-    bad_subcommand_form(args, "CLIENT")
-}
-
-/// [`bad_form`] for any container (`SLOWLOG`, ...).
-pub fn bad_subcommand_form(args: &Args, container: &str) -> CmdError {
-    let typed = args.get(1).map(|b| c_prefix(b, 128)).unwrap_or_default();
-    let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-    text.extend_from_slice(typed);
-    text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
-    CmdError::dynamic(text)
+    args.subcommand_syntax("CLIENT")
 }
 
 /// Reads an `ON`/`OFF` switch (any letter case); anything else is a syntax error.

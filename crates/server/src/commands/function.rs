@@ -250,7 +250,7 @@ fn delete(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `FUNCTION FLUSH [ASYNC|SYNC]`: deletes every library.
 fn flush(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if args.remaining() > 1 {
-        return Err(CmdError::SubcommandSyntax { sub: sub_name(args), cmd: "FUNCTION" });
+        return Err(args.subcommand_syntax("FUNCTION"));
     }
     if args.remaining() == 1 && !(args.eat("SYNC") || args.eat("ASYNC")) {
         return Err(CmdError::Static("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
@@ -258,11 +258,6 @@ fn flush(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     ctx.srv.scripting.functions.flush();
     ctx.srv.ks.mark_dirty(1);
     Ok(Frame::ok())
-}
-
-/// The subcommand as the client typed it.
-fn sub_name(args: &Args) -> Bytes {
-    args.get(1).cloned().unwrap_or_default()
 }
 
 /// `FUNCTION DUMP`: every library as a payload for FUNCTION RESTORE, in the RDB version
@@ -277,7 +272,7 @@ fn dump(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 /// replaces it, FLUSH drops every library first.
 fn restore(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     if args.remaining() > 2 {
-        return Err(CmdError::SubcommandSyntax { sub: sub_name(args), cmd: "FUNCTION" });
+        return Err(args.subcommand_syntax("FUNCTION"));
     }
     let payload = args.next_bytes()?;
     let policy = if args.remaining() == 0 || args.eat("APPEND") {

@@ -1,7 +1,7 @@
 //! SLOWLOG: GET, LEN, RESET, HELP over the entries `latency.rs` records after each command
 //! slower than `slowlog-log-slower-than` microseconds.
 
-use super::client::{bad_subcommand_form, help_reply};
+use super::client::help_reply;
 use super::spec::{flags::*, unreachable_container, CommandSpec, KeyPos};
 use crate::args::Args;
 use crate::error::CmdError;
@@ -52,7 +52,7 @@ pub const COMMANDS: &[CommandSpec] =
 fn get(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let log = &ctx.srv.latency.slowlog;
     if args.remaining() > 1 {
-        return Err(bad_subcommand_form(args, "SLOWLOG"));
+        return Err(args.subcommand_syntax("SLOWLOG"));
     }
     let count = if args.remaining() == 0 {
         10
