@@ -2,12 +2,9 @@
 // Usage: node bench/bullmq.mjs [jobs]   (run `npm install` in tests/node first; bench/bullmq
 // builds keel and calls this).
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServer as start } from './servers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests/node/package.json'));
@@ -15,29 +12,6 @@ const { Queue, Worker } = require('bullmq');
 const N = Number(process.argv[2] || 5000);
 const ROUNDS = Number(process.env.ROUNDS || 3);
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function start(bin) {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'bullbench-'));
-  const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const c = connect(port, '127.0.0.1', () => { c.end(); r(true); });
-      c.on('error', () => r(false));
-    });
-    if (ok) return { port, proc };
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${bin} did not start`);
-}
 
 async function addSingle(connection, name) {
   const q = new Queue(name, { connection });

@@ -2,12 +2,9 @@
 // Every scenario starts a fresh pair of servers, so RSS figures are not skewed by memory
 // an earlier scenario freed but the allocator kept.
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServer as start } from './servers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'tests/node/package.json'));
@@ -27,30 +24,6 @@ const JOBS = opt('--jobs', SMALL ? 2000 : 100000);
 const MAXMEM = opt('--maxmemory-mb', SMALL ? 0 : 256);
 const KEEL = process.env.KEEL_BIN || path.join(root, 'target/release/keel-server');
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function start(bin, extra = []) {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'membench-'));
-  const argv = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra];
-  const proc = spawn(bin, argv, { stdio: 'ignore' });
-  for (let i = 0; i < 500; i++) {
-    const ok = await new Promise((r) => {
-      const c = connect(port, '127.0.0.1', () => { c.end(); r(true); });
-      c.on('error', () => r(false));
-    });
-    if (ok) return { port, proc };
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${bin} did not start`);
-}
 
 async function memory(client) {
   const text = await client.info('memory');
