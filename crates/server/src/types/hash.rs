@@ -16,11 +16,11 @@
 //! order, so its packed form can keep insertion order; HSCAN returns it whole in one call
 //! with cursor 0, as Redis does for a listpack, which is a valid full iteration.
 //!
-//! The packed buffer is a sequence of entries `len(field) field len(value) value`, lengths
-//! as LEB128 varints (one byte up to 127, two up to 16383), so a lookup skips whole entries
-//! without reading their bytes.
+//! The packed buffer and its shared values are [`Pairs`] (`pairs.rs`): a long value that
+//! many job hashes repeat, such as BullMQ's `opts`, is stored once.
 
 use crate::types::dict::Dict;
+use crate::types::pairs::{entry_size, Pairs};
 use rand::Rng;
 
 /// Largest packed buffer kept for a hash Redis would hold as a hashtable. A write rewrites
@@ -58,9 +58,9 @@ impl Default for Repr {
 
 #[derive(Clone, Default)]
 struct Packed {
-    /// The entries (see the module documentation).
-    buf: Box<[u8]>,
-    /// Number of pairs in `buf` (a `u32` keeps the hash as small as a string value in the
+    /// The pairs.
+    pairs: Pairs,
+    /// Number of pairs (a `u32` keeps the hash as small as a string value in the
     /// keyspace entry; a packed hash never holds more than `hash-max-listpack-entries`).
     len: u32,
     /// Redis would hold this hash as a hashtable (what `OBJECT ENCODING` reports).
@@ -91,112 +91,19 @@ impl std::fmt::Debug for HashValue {
     }
 }
 
-/// Appends `n` as a LEB128 varint.
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// Reads a varint-prefixed byte string at the start of `buf`: the string and what follows.
-fn take_item(buf: &[u8]) -> Option<(&[u8], &[u8])> {
-    let mut n = 0usize;
-    let mut shift = 0u32;
-    for (i, &b) in buf.iter().enumerate() {
-        n |= usize::from(b & 0x7f).checked_shl(shift)?;
-        if b & 0x80 == 0 {
-            let rest = &buf[i + 1..];
-            return (n <= rest.len()).then(|| rest.split_at(n));
-        }
-        shift += 7;
-    }
-    None
-}
-
-/// Bytes the varint for `n` takes.
-fn len_size(n: usize) -> usize {
-    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
-}
-
-/// Bytes one pair occupies in the packed buffer.
-fn entry_size(field: &[u8], value: &[u8]) -> usize {
-    len_size(field.len()) + field.len() + len_size(value.len()) + value.len()
-}
-
-/// The pairs of a packed buffer, in order.
-struct PackedIter<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for PackedIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (field, rest) = take_item(self.rest)?;
-        let (value, rest) = take_item(rest)?;
-        self.rest = rest;
-        Some((field, value))
-    }
-}
-
 impl Packed {
-    fn iter(&self) -> PackedIter<'_> {
-        PackedIter { rest: &self.buf }
-    }
-
-    /// The byte range of `field`'s entry in the buffer, and its value.
-    fn find(&self, field: &[u8]) -> Option<(std::ops::Range<usize>, &[u8])> {
-        let mut it = self.iter();
-        loop {
-            let start = self.buf.len() - it.rest.len();
-            let (k, v) = it.next()?;
-            if k == field {
-                return Some((start..self.buf.len() - it.rest.len(), v));
-            }
-        }
-    }
-
-    /// Replaces `range` of the buffer with `with` (an empty range inserts, an empty `with`
-    /// deletes), keeping the allocation exactly as long as the entries.
-    fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
-        let mut v = std::mem::take(&mut self.buf).into_vec();
-        v.splice(range, with.iter().copied());
-        self.buf = v.into_boxed_slice();
-    }
-
     /// Sets `field` to `value`; true if the field is new.
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let mut entry = Vec::with_capacity(entry_size(field, value));
-        put_len(&mut entry, field.len());
-        entry.extend_from_slice(field);
-        put_len(&mut entry, value.len());
-        entry.extend_from_slice(value);
-        match self.find(field).map(|(range, _)| range) {
-            Some(range) => {
-                self.splice(range, &entry);
-                false
-            }
-            None => {
-                let end = self.buf.len();
-                self.splice(end..end, &entry);
-                self.len += 1;
-                true
-            }
-        }
+        let created = self.pairs.set(field, value);
+        self.len += u32::from(created);
+        created
     }
 
     /// Removes `field`; true if it existed.
     fn remove(&mut self, field: &[u8]) -> bool {
-        match self.find(field).map(|(range, _)| range) {
-            Some(range) => {
-                self.splice(range, &[]);
-                self.len -= 1;
-                true
-            }
-            None => false,
-        }
+        let removed = self.pairs.remove(field);
+        self.len -= u32::from(removed);
+        removed
     }
 }
 
@@ -239,7 +146,7 @@ impl HashValue {
     /// Heap bytes owned, approximately.
     pub fn heap_size(&self) -> usize {
         match &self.repr {
-            Repr::Packed(p) => p.buf.len(),
+            Repr::Packed(p) => p.pairs.heap_size(),
             Repr::Table(d) => {
                 std::mem::size_of::<Dict<Box<[u8]>>>()
                     + d.overhead_bytes()
@@ -251,7 +158,7 @@ impl HashValue {
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Packed(p) => p.find(field).map(|(_, v)| v),
+            Repr::Packed(p) => p.pairs.find(field).map(|(_, v)| v),
             Repr::Table(d) => d.get(field).map(|v| &v[..]),
         }
     }
@@ -279,7 +186,7 @@ impl HashValue {
             if p.len == u32::MAX
                 || p.redis_table
                     && ((p.len as usize).saturating_add(extra_pairs) > limits.max_entries
-                        || p.buf.len().saturating_add(extra_bytes) > PACKED_MAX_BYTES)
+                        || p.pairs.buf_len().saturating_add(extra_bytes) > PACKED_MAX_BYTES)
             {
                 self.convert();
             }
@@ -330,7 +237,7 @@ impl HashValue {
     /// Every pair: insertion order when packed, table order otherwise.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.repr {
-            Repr::Packed(p) => Box::new(p.iter()),
+            Repr::Packed(p) => Box::new(p.pairs.iter()),
             Repr::Table(d) => Box::new(d.iter().map(|(k, v)| (k, &v[..]))),
         }
     }
@@ -344,7 +251,7 @@ impl HashValue {
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match &self.repr {
             Repr::Packed(p) => {
-                for (k, val) in p.iter() {
+                for (k, val) in p.pairs.iter() {
                     f(k, val);
                 }
                 0
@@ -401,7 +308,7 @@ impl HashValue {
     fn convert(&mut self) {
         if let Repr::Packed(p) = &self.repr {
             let mut d = Dict::new();
-            for (k, val) in p.iter() {
+            for (k, val) in p.pairs.iter() {
                 d.insert(k.into(), val.into());
             }
             self.repr = Repr::Table(Box::new(d));
@@ -486,12 +393,13 @@ mod tests {
     fn big_buffers_and_many_fields_move_to_the_table() {
         let mut h = HashValue::new();
         h.set(b"big", &[b'x'; 100], REDIS);
+        // Distinct values: a repeated one would be shared and keep the buffer small.
         for i in 0..40u8 {
-            h.set(&[b'f', i], &[b'v'; 100], REDIS);
+            h.set(&[b'f', i], &[i; 100], REDIS);
         }
         assert!(!is_packed(&h), "a buffer over the bound becomes a table");
         assert_eq!(h.len(), 41);
-        assert_eq!(h.get(&[b'f', 7]), Some(&[b'v'; 100][..]));
+        assert_eq!(h.get(&[b'f', 7]), Some(&[7; 100][..]));
         // A listpack (as Redis holds it) stays packed whatever its byte size.
         let wide = Limits { max_entries: 128, max_value: 100_000 };
         let mut h = HashValue::new();
@@ -521,24 +429,6 @@ mod tests {
         assert_eq!(all, vec![(&b"a"[..], &b"again"[..]), (&b"b\x00\xff"[..], &long[..])]);
         assert_eq!(h.len(), 2);
         assert_eq!(h.heap_size(), entry_size(b"a", b"again") + entry_size(b"b\x00\xff", &long));
-    }
-
-    #[test]
-    fn varints_round_trip() {
-        for (n, size) in
-            [(0usize, 1), (1, 1), (127, 1), (128, 2), (16383, 2), (16384, 3), (1 << 30, 5)]
-        {
-            let mut out = Vec::new();
-            put_len(&mut out, n);
-            assert_eq!((out.len(), len_size(n)), (size, size));
-            if n <= 16384 {
-                out.resize(out.len() + n, 7);
-                let (item, rest) = take_item(&out).unwrap();
-                assert_eq!((item.len(), rest.len()), (n, 0));
-            }
-        }
-        assert!(take_item(&[0x85]).is_none());
-        assert!(take_item(&[5, 1]).is_none());
     }
 
     #[test]

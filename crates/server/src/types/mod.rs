@@ -9,6 +9,7 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod num;
+pub mod pairs;
 pub mod set;
 pub mod stream;
 pub mod string;
