@@ -371,6 +371,59 @@ mod tests {
         assert_eq!(q.heap_size(), q.buf_len());
     }
 
+    /// Random sets, removes, clones and drops over a few hashes, checked against a plain
+    /// model; at the end only the table's slots hold the shared values.
+    #[test]
+    fn random_edits_match_a_model() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+        let values: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 20 + 40 * i as usize]).collect();
+        let mut hashes: Vec<(Pairs, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        for _ in 0..5_000 {
+            if hashes.is_empty() || rng.random_ratio(1, 50) {
+                hashes.push((Pairs::default(), Vec::new()));
+            }
+            let h = rng.random_range(0..hashes.len());
+            let field = vec![b'f', rng.random_range(0..8u8)];
+            match rng.random_range(0..10) {
+                0 => {
+                    let copy = (hashes[h].0.clone(), hashes[h].1.clone());
+                    hashes.push(copy);
+                }
+                1 => drop(hashes.swap_remove(h)),
+                2 | 3 => {
+                    let (p, model) = &mut hashes[h];
+                    let had = model.iter().position(|(f, _)| *f == field);
+                    assert_eq!(p.remove(&field), had.is_some());
+                    if let Some(i) = had {
+                        model.remove(i);
+                    }
+                }
+                _ => {
+                    let (p, model) = &mut hashes[h];
+                    let v = values[rng.random_range(0..values.len())].clone();
+                    let had = model.iter().position(|(f, _)| *f == field);
+                    assert_eq!(p.set(&field, &v), had.is_none());
+                    match had {
+                        Some(i) => model[i].1 = v,
+                        None => model.push((field, v)),
+                    }
+                }
+            }
+        }
+        for (p, model) in &hashes {
+            let got: Vec<(Vec<u8>, Vec<u8>)> =
+                p.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            assert_eq!(&got, model);
+        }
+        hashes.clear();
+        CANDIDATES.with_borrow(|slots| {
+            for a in slots.iter().filter_map(|s| s.shared.as_ref()) {
+                assert_eq!(Arc::strong_count(a), 1, "a reference leaked");
+            }
+        });
+    }
+
     #[test]
     fn edits_keep_entries_intact() {
         let mut p = Pairs::default();
