@@ -79,6 +79,13 @@ impl Args {
         Ok(b)
     }
 
+    /// The next argument as bytes of its own, for a handler that keeps it after the command
+    /// (a name, a channel, a consumer): an argument shares the client's whole read buffer,
+    /// which keeping it would keep alive.
+    pub fn next_owned(&mut self) -> Result<Bytes, CmdError> {
+        Ok(Bytes::copy_from_slice(self.next_ref()?))
+    }
+
     /// The next argument, borrowed.
     pub fn next_ref(&mut self) -> Result<&[u8], CmdError> {
         let b = self.argv.get(self.pos).ok_or(CmdError::Syntax)?;

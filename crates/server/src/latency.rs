@@ -233,7 +233,9 @@ fn trim_argv(argv: &[Bytes]) -> Vec<Bytes> {
             );
             out.push(Bytes::from(v));
         } else {
-            out.push(a.clone());
+            // A copy: the argument shares the client's read buffer, which the entry would
+            // otherwise keep alive for as long as it stays in the log.
+            out.push(Bytes::copy_from_slice(a));
         }
     }
     out

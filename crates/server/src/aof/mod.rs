@@ -191,6 +191,9 @@ impl AofLog {
     }
 }
 
+/// Largest propagation buffer kept for reuse after its commands were written.
+const BUF_KEEP: usize = 64 * 1024;
+
 /// Write commands waiting for the persistence stage, and the log they go to.
 #[derive(Default, Debug)]
 pub struct Propagation {
@@ -381,7 +384,13 @@ impl Propagation {
         if let Some(job) = self.rewrite_job.as_mut() {
             job.incr_bytes += self.buf.len() as u64;
         }
-        self.buf.clear();
+        // Reused while small; a buffer one big write grew is released rather than kept at
+        // its peak for good (Redis frees its aof_buf the same way).
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
         aof.written += 1;
         match policy {
             FsyncPolicy::Always => {

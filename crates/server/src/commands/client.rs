@@ -203,7 +203,7 @@ fn getname(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
 
 /// `CLIENT SETNAME connection-name`: an empty name removes the name.
 fn setname(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
-    let name = args.next_bytes()?;
+    let name = args.next_owned()?;
     validate_client_name(&name)?;
     ctx.client().name = (!name.is_empty()).then_some(name);
     Ok(Frame::ok())
@@ -212,7 +212,7 @@ fn setname(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `CLIENT SETINFO <LIB-NAME libname | LIB-VER libver>`: an empty value clears the field.
 fn setinfo(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let attr = args.next_bytes()?;
-    let value = args.next_bytes()?;
+    let value = args.next_owned()?;
     let is_name = attr.eq_ignore_ascii_case(b"lib-name");
     if !is_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
         let mut text = b"ERR Unrecognized option '".to_vec();

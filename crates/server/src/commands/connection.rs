@@ -110,7 +110,7 @@ fn hello(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
             creds = Some((args.next_bytes()?, args.next_bytes()?));
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
-            let n = args.next_bytes()?;
+            let n = args.next_owned()?;
             validate_client_name(&n)?;
             name = Some(n);
         } else {

@@ -106,7 +106,7 @@ fn subscribe_generic(
     tag: &str,
 ) -> Result<Frame, CmdError> {
     while args.remaining() > 0 {
-        let name = args.next_bytes()?;
+        let name = args.next_owned()?;
         if !ctx.subs_mut(kind).contains(&name) {
             ctx.subs_mut(kind).push(name.clone());
             let cid = ctx.cid;

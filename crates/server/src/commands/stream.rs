@@ -664,8 +664,8 @@ fn parse_read_args(ctx: &Ctx<'_>, args: &mut Args, group: bool) -> Result<ReadAr
             if !group {
                 return Err(CmdError::Static("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
             }
-            let g = args.next_bytes()?;
-            let c = args.next_bytes()?;
+            let g = args.next_owned()?;
+            let c = args.next_owned()?;
             r.group = Some((g, c));
         } else if args.eat("NOACK") {
             if !group {
@@ -1123,8 +1123,8 @@ fn require_group(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<(), CmdE
 /// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]`
 fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
-    let consumer = args.next_bytes()?;
+    let group = args.next_owned()?;
+    let consumer = args.next_owned()?;
     require_group(ctx, &key, &group)?;
     let min_idle = crate::types::num::parse_i64(args.next_ref()?)
         .ok_or(CmdError::Static("ERR Invalid min-idle-time argument for XCLAIM"))?
@@ -1220,8 +1220,8 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`
 fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
-    let consumer = args.next_bytes()?;
+    let group = args.next_owned()?;
+    let consumer = args.next_owned()?;
     require_group(ctx, &key, &group)?;
     let min_idle = crate::types::num::parse_i64(args.next_ref()?)
         .ok_or(CmdError::Static("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?
@@ -1299,7 +1299,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
 /// `XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]`
 fn xgroup_create(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
+    let group = args.next_owned()?;
     let idarg = args.next_bytes()?;
     let mut mkstream = false;
     let mut entries_read = None;
@@ -1373,7 +1373,7 @@ fn group_mut<'a>(
 /// `XGROUP SETID key group id|$ [ENTRIESREAD entries-read]`
 fn xgroup_setid(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
+    let group = args.next_owned()?;
     let idarg = args.next_bytes()?;
     let mut entries_read = None;
     while args.remaining() > 0 {
@@ -1415,8 +1415,8 @@ fn xgroup_destroy(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError>
 /// `XGROUP CREATECONSUMER key group consumer`
 fn xgroup_createconsumer(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
-    let name = args.next_bytes()?;
+    let group = args.next_owned()?;
+    let name = args.next_owned()?;
     let now = ctx.now;
     let g = group_mut(ctx, &key, &group)?;
     if g.consumers.contains_key(&name) {
@@ -1431,8 +1431,8 @@ fn xgroup_createconsumer(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, Cm
 /// `XGROUP DELCONSUMER key group consumer`
 fn xgroup_delconsumer(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let key = args.next_bytes()?;
-    let group = args.next_bytes()?;
-    let name = args.next_bytes()?;
+    let group = args.next_owned()?;
+    let name = args.next_owned()?;
     let g = group_mut(ctx, &key, &group)?;
     let Some(c) = g.consumers.remove(&name) else { return Ok(Frame::Integer(0)) };
     for id in &c.pending {

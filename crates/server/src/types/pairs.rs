@@ -371,6 +371,9 @@ mod tests {
         assert_eq!(q.heap_size(), q.buf_len());
     }
 
+    /// A hash as plain pairs, in insertion order.
+    type Model = Vec<(Vec<u8>, Vec<u8>)>;
+
     /// Random sets, removes, clones and drops over a few hashes, checked against a plain
     /// model; at the end only the table's slots hold the shared values.
     #[test]
@@ -378,7 +381,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
         let values: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 20 + 40 * i as usize]).collect();
-        let mut hashes: Vec<(Pairs, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        let mut hashes: Vec<(Pairs, Model)> = Vec::new();
         for _ in 0..5_000 {
             if hashes.is_empty() || rng.random_ratio(1, 50) {
                 hashes.push((Pairs::default(), Vec::new()));
@@ -412,8 +415,7 @@ mod tests {
             }
         }
         for (p, model) in &hashes {
-            let got: Vec<(Vec<u8>, Vec<u8>)> =
-                p.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            let got: Model = p.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
             assert_eq!(&got, model);
         }
         hashes.clear();

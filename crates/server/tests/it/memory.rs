@@ -570,3 +570,56 @@ fn eviction_and_aof_writes_are_latency_events() {
     assert!(latest.contains("eviction-cycle"), "{latest}");
     assert!(latest.contains("aof-write"), "{latest}");
 }
+
+/// What a client leaves behind: names, channels, slow-log entries and stream consumers keep
+/// copies of their arguments, not the read buffer those arguments arrived in. One 4 MB
+/// pipeline carries each of them next to a big value; once the value is deleted and the
+/// client gone, used_memory is back near where it started (before, every kept argument
+/// pinned the whole buffer).
+#[test]
+fn kept_arguments_do_not_pin_the_read_buffer() {
+    let keel = start_keel(&["--slowlog-log-slower-than", "0"]);
+    let mut c = Conn::new(keel.port);
+    c.cmd(&[b"XADD", b"s", b"*", b"f", b"v"]);
+    c.cmd(&[b"XGROUP", b"CREATE", b"s", b"g0", b"0"]);
+    let before = info_num(&mut c, "memory", "used_memory");
+    let mut other = Conn::new(keel.port);
+    let big = vec![b'x'; 4 << 20];
+    let mut pipeline = Vec::new();
+    for argv in [
+        &[&b"SET"[..], b"big", &big][..],
+        &[b"CLIENT", b"SETNAME", b"keeper"],
+        &[b"CLIENT", b"SETINFO", b"LIB-NAME", b"lib"],
+        &[b"XGROUP", b"CREATE", b"s", b"g1", b"0"],
+        &[b"XREADGROUP", b"GROUP", b"g0", b"consumer", b"STREAMS", b"s", b">"],
+        &[b"SUBSCRIBE", b"channel"],
+    ] {
+        pipeline.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+        for a in argv {
+            pipeline.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            pipeline.extend_from_slice(a);
+            pipeline.extend_from_slice(b"\r\n");
+        }
+    }
+    other.send_raw(&pipeline);
+    for _ in 0..6 {
+        other.read_reply().expect("a reply");
+    }
+    assert_eq!(c.cmd(&[b"DEL", b"big"]), b":1\r\n");
+    // The subscriber stays connected (its name and channel stay in use); the buffers the
+    // client cron releases are released within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = info_num(&mut c, "memory", "used_memory");
+        if now < before + (1 << 20) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "used_memory stayed {} bytes above: {}",
+            now - before,
+            String::from_utf8_lossy(&c.cmd(&[b"CLIENT", b"LIST"]))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
