@@ -707,6 +707,7 @@ impl EventLoop {
         self.srv.propagation.feed_expired(&mut self.srv.ks);
         crate::aof::rewrite::cron(&mut self.srv);
         crate::memory::cron(&mut self.srv);
+        crate::latency::timed(&mut self.srv, "active-defrag-cycle", crate::memory::defrag::cron);
         self.metrics.cron(&mut self.srv, &self.clients, self.poll.registry());
         crate::rdb::save::cron(&mut self.srv);
         crate::notify::flush_expired(&mut self.srv);

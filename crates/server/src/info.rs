@@ -226,7 +226,7 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
             ("mem_cluster_links", zero()),
             ("mem_aof_buffer", rep.aof.to_string()),
             ("mem_allocator", crate::memory::allocator_name()),
-            ("active_defrag_running", zero()),
+            ("active_defrag_running", ctx.srv.memory.defrag.running.to_string()),
             ("lazyfree_pending_objects", zero()),
             ("lazyfreed_objects", zero()),
         ],
@@ -300,6 +300,7 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
 fn stats(ctx: &mut Ctx<'_>) -> String {
     let st = &ctx.srv.stats;
     let ks = &ctx.srv.ks.stats;
+    let defrag = &ctx.srv.memory.defrag;
     let z = || "0".to_string();
     let mut out = String::new();
     fields(
@@ -343,12 +344,12 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
             ("total_forks", z()),
             ("migrate_cached_sockets", z()),
             ("slave_expires_tracked_keys", z()),
-            ("active_defrag_hits", z()),
-            ("active_defrag_misses", z()),
-            ("active_defrag_key_hits", z()),
-            ("active_defrag_key_misses", z()),
-            ("total_active_defrag_time", z()),
-            ("current_active_defrag_time", z()),
+            ("active_defrag_hits", defrag.stats.hits.to_string()),
+            ("active_defrag_misses", defrag.stats.misses.to_string()),
+            ("active_defrag_key_hits", defrag.stats.key_hits.to_string()),
+            ("active_defrag_key_misses", defrag.stats.key_misses.to_string()),
+            ("total_active_defrag_time", defrag.total().as_millis().to_string()),
+            ("current_active_defrag_time", defrag.current().as_millis().to_string()),
             ("tracking_total_keys", ctx.srv.tracking.total_keys().to_string()),
             ("tracking_total_items", z()),
             ("tracking_total_prefixes", z()),

@@ -196,7 +196,7 @@ fn diagnose(rep: &Report, connected: u64) -> Vec<String> {
         out.push(format!("High total RSS: the resident set is {:.2} times the used memory ({} bytes more). Frequent allocation patterns or a past peak are the usual causes; MEMORY PURGE may help.", frag.0, frag.1));
     }
     if alloc_frag.0 > 1.1 && alloc_frag.1 > 10 << 20 {
-        out.push(format!("High allocator fragmentation: active pages hold {:.2} times the allocated bytes ({} bytes more).", alloc_frag.0, alloc_frag.1));
+        out.push(format!("High allocator fragmentation: active pages hold {:.2} times the allocated bytes ({} bytes more). Setting 'activedefrag yes' lets Keel move values out of sparsely used pages.", alloc_frag.0, alloc_frag.1));
     }
     if alloc_rss.0 > 1.1 && alloc_rss.1 > 10 << 20 {
         out.push(format!("High allocator RSS overhead: resident pages are {:.2} times the active ones ({} bytes more); MEMORY PURGE may return them.", alloc_rss.0, alloc_rss.1));
@@ -219,10 +219,10 @@ fn malloc_stats(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError>
     Ok(Frame::Verbatim("txt", Bytes::from(text)))
 }
 
-/// `MEMORY PURGE`: +OK. jemalloc returns dirty pages to the system on its own decay
-/// schedule; forcing it needs the allocator's raw control interface, which Keel does not
-/// call (no `unsafe`), so this is the benign no-op Redis is with other allocators.
+/// `MEMORY PURGE`: has jemalloc return the unused dirty pages of every arena to the system
+/// now rather than on its decay schedule, and replies +OK.
 fn purge(_ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdError> {
+    crate::memory::defrag::purge();
     Ok(Frame::ok())
 }
 

@@ -364,6 +364,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _args: &mut Args) -> Result<Frame, CmdErr
     ctx.srv.latency.reset_stats();
     ctx.srv.ks.stats = Default::default();
     ctx.srv.acl.log.counters = Default::default();
+    ctx.srv.memory.defrag.stats = Default::default();
     Ok(Frame::ok())
 }
 

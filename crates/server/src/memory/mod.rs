@@ -17,6 +17,7 @@
 //! Keel warns when `maxmemory` is unset or above the cgroup memory limit, where the kernel's
 //! OOM killer would strike before `maxmemory` could protect the data.
 
+pub mod defrag;
 pub mod evict;
 
 use crate::config::{Config, P};
@@ -82,6 +83,8 @@ pub struct Memory {
     pub over_limit: bool,
     /// The eviction pool and the state of an eviction cut short by its time limit.
     pub eviction: evict::Eviction,
+    /// The active defragmenter's cycle and counters.
+    pub defrag: defrag::Defrag,
 }
 
 impl Memory {
@@ -94,6 +97,7 @@ impl Memory {
             warning_active: false,
             over_limit: false,
             eviction: evict::Eviction::default(),
+            defrag: defrag::Defrag::default(),
         }
     }
 }

@@ -617,33 +617,55 @@ impl<V> Dict<V> {
         if self.is_empty() {
             return 0;
         }
-        let mut v = cursor;
+        let ht = &self.ht;
+        scan_step(cursor, self.scan_masks(), |t, i| {
+            chain_visit(ht[t].buckets[i].as_deref(), &mut f)
+        })
+    }
+
+    /// The tables one SCAN step walks: (table, mask) of the only table, or of the smaller
+    /// and then the larger one while a migration is in progress. Only for a non-empty dict.
+    fn scan_masks(&self) -> ((usize, u64), Option<(usize, u64)>) {
+        let mask = |t: usize| self.ht[t].mask() as u64;
         if self.rehash_idx.is_none() {
-            let t0 = &self.ht[0];
-            let m0 = t0.mask() as u64;
-            chain_visit(t0.buckets[(v & m0) as usize].as_deref(), &mut f);
-            v = next_cursor(v, m0);
+            ((0, mask(0)), None)
+        } else if self.ht[0].size() <= self.ht[1].size() {
+            ((0, mask(0)), Some((1, mask(1))))
         } else {
-            let (small, large) = if self.ht[0].size() <= self.ht[1].size() {
-                (&self.ht[0], &self.ht[1])
-            } else {
-                (&self.ht[1], &self.ht[0])
-            };
-            let m0 = small.mask() as u64;
-            let m1 = large.mask() as u64;
-            chain_visit(small.buckets[(v & m0) as usize].as_deref(), &mut f);
-            // Visit every bucket of the large table that expands from the
-            // small bucket: those sharing its low bits. Advance over the bits
-            // the masks do not share; stop when the carry reaches shared bits.
-            loop {
-                chain_visit(large.buckets[(v & m1) as usize].as_deref(), &mut f);
-                v = next_cursor(v, m1);
-                if v & (m0 ^ m1) == 0 {
-                    break;
-                }
-            }
+            ((1, mask(1)), Some((0, mask(0))))
         }
-        v
+    }
+
+    /// A SCAN step (same cursor as [`Dict::scan`]) for the active defragmenter: offers each
+    /// entry's node and key allocations to `r`, which may move them to new addresses (the
+    /// chain is relinked through the moved box, so nothing else changes), then calls
+    /// `value` so the caller can move the value's own allocations, and returns whether it
+    /// moved any. The entries, their buckets and the SCAN order are left as they were.
+    pub fn scan_relocate<R: Relocate>(
+        &mut self,
+        cursor: u64,
+        r: &mut R,
+        mut value: impl FnMut(&mut R, &mut V) -> bool,
+    ) -> RelocateStep {
+        let mut step = RelocateStep { cursor: 0, entries: 0, moved: 0 };
+        if self.is_empty() {
+            return step;
+        }
+        let masks = self.scan_masks();
+        let ht = &mut self.ht;
+        step.cursor = scan_step(cursor, masks, |t, i| {
+            let mut link = &mut ht[t].buckets[i];
+            while let Some(node) = link {
+                // Every allocation is offered, even once one has moved: each is judged alone.
+                let node_moved = r.relocate(node);
+                let key_moved = r.relocate_bytes(&mut node.key);
+                let value_moved = value(r, &mut node.value);
+                step.entries += 1;
+                step.moved += usize::from(node_moved || key_moved || value_moved);
+                link = &mut node.next;
+            }
+        });
+        step
     }
 
     /// Sizes an empty table for `n` entries at once (RDB loading announces each database's
@@ -798,6 +820,52 @@ impl<V> Dict<V> {
             off = next_off;
         }
     }
+}
+
+/// The buckets of one SCAN step from cursor `v`: the cursor's bucket in the `small`
+/// table (or the only one), then, during a migration, every bucket of the `large` table
+/// that expands from it (those sharing its low bits), advancing the cursor over the bits
+/// the masks do not share until the carry reaches the shared ones. Calls `visit(table,
+/// bucket)` for each and returns the next cursor.
+fn scan_step(
+    mut v: u64,
+    (small, large): ((usize, u64), Option<(usize, u64)>),
+    mut visit: impl FnMut(usize, usize),
+) -> u64 {
+    let (t0, m0) = small;
+    visit(t0, (v & m0) as usize);
+    let Some((t1, m1)) = large else {
+        return next_cursor(v, m0);
+    };
+    loop {
+        visit(t1, (v & m1) as usize);
+        v = next_cursor(v, m1);
+        if v & (m0 ^ m1) == 0 {
+            return v;
+        }
+    }
+}
+
+/// Moves heap blocks to new addresses for [`Dict::scan_relocate`] (the active
+/// defragmenter): each method decides whether the block is worth moving, and if so moves
+/// its contents bit for bit to a new allocation of the same layout, frees the old one and
+/// makes the box point at the copy. Returns whether it moved.
+pub trait Relocate {
+    /// Offers a boxed value.
+    fn relocate<T>(&mut self, b: &mut Box<T>) -> bool;
+    /// Offers a boxed byte string.
+    fn relocate_bytes(&mut self, b: &mut Box<[u8]>) -> bool;
+}
+
+/// What one [`Dict::scan_relocate`] step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelocateStep {
+    /// The next cursor; 0 when the scan is complete.
+    pub cursor: u64,
+    /// Entries visited.
+    pub entries: usize,
+    /// Entries of which at least one allocation moved.
+    pub moved: usize,
 }
 
 /// Advance a reverse-binary SCAN cursor over a table with bucket mask `mask`.
@@ -1542,5 +1610,64 @@ mod tests {
         }
         d.ht[0].buckets[0] = chain;
         drop(d);
+    }
+
+    /// Moves every key to a fresh box (safe code can do that for byte strings) and
+    /// counts the nodes it is offered, which it leaves in place.
+    #[derive(Default)]
+    struct CopyKeys {
+        nodes: usize,
+    }
+
+    impl Relocate for CopyKeys {
+        fn relocate<T>(&mut self, _b: &mut Box<T>) -> bool {
+            self.nodes += 1;
+            false
+        }
+        fn relocate_bytes(&mut self, b: &mut Box<[u8]>) -> bool {
+            let copy: Box<[u8]> = b.to_vec().into();
+            *b = copy;
+            true
+        }
+    }
+
+    #[test]
+    fn scan_relocate_visits_each_entry_once_and_keeps_them() {
+        for rehashing in [false, true] {
+            let mut d = filled(1000);
+            if rehashing {
+                // Grow past the load factor and leave the migration half done.
+                for i in 1000..1100 {
+                    d.insert(k(i), i);
+                }
+                assert!(d.is_rehashing());
+            } else {
+                finish(&mut d);
+            }
+            let mut r = CopyKeys::default();
+            let (mut cursor, mut entries, mut moved, mut values) = (0, 0, 0, 0);
+            loop {
+                let step = d.scan_relocate(cursor, &mut r, |_, v: &mut usize| {
+                    values += 1;
+                    v.is_multiple_of(2)
+                });
+                entries += step.entries;
+                moved += step.moved;
+                cursor = step.cursor;
+                if cursor == 0 {
+                    break;
+                }
+            }
+            assert_eq!((entries, values, r.nodes), (d.len(), d.len(), d.len()));
+            // Every key box moved, so every entry counts as moved.
+            assert_eq!(moved, d.len());
+            assert_consistent(&d);
+            for i in 0..d.len() {
+                assert_eq!(d.get(&k(i)), Some(&i));
+            }
+        }
+        let mut empty: Dict<usize> = Dict::new();
+        let step = empty.scan_relocate(0, &mut CopyKeys::default(), |_, _| true);
+        assert_eq!(step, RelocateStep { cursor: 0, entries: 0, moved: 0 });
     }
 }

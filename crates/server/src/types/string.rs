@@ -11,7 +11,9 @@
 //! what brings a small string key to Redis's cost), a longer one in a boxed slice, and a
 //! `raw` string in a boxed [`Bytes`] so readers can share it without copying.
 
+use super::dict::Relocate;
 use super::{num, Value};
+use crate::memory::defrag::Mover;
 use bytes::{Bytes, BytesMut};
 
 /// Longest string Redis stores as `embstr`.
@@ -149,6 +151,21 @@ impl StrValue {
         let len = buf.len();
         *self = StrValue::raw(buf.freeze());
         len
+    }
+
+    /// Active defragmentation's hook: offers the value's heap blocks (the boxed `embstr`;
+    /// the box of a `raw` string and its buffer when not shared) to `mv`, which moves
+    /// those sitting in sparse slabs. True if any moved.
+    pub fn defrag(&mut self, mv: &mut Mover) -> bool {
+        match self {
+            StrValue::Int(_) | StrValue::Inline { .. } => false,
+            StrValue::Embstr(b) => mv.relocate_bytes(b),
+            StrValue::Raw(b) => {
+                // Both are offered whatever the first did: each block is judged alone.
+                let outer = mv.relocate(b);
+                mv.relocate_shared(b) | outer
+            }
+        }
     }
 
     /// Heap bytes owned by the value.

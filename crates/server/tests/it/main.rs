@@ -12,6 +12,7 @@ mod aof;
 mod busy;
 mod config;
 mod connection;
+mod defrag;
 mod durability;
 mod expire;
 mod functions;
