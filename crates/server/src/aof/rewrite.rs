@@ -170,7 +170,7 @@ impl KeyWriter for RespFormat {
         let single = |b: &[u8]| vec![Bytes::copy_from_slice(b)];
         match &entry.value {
             Value::Str(s) => push_cmd(out, &[b"SET", key, &s.to_bytes()]),
-            Value::List(l) => push_batched(out, b"RPUSH", key, l.iter().map(|v| vec![v.clone()])),
+            Value::List(l) => push_batched(out, b"RPUSH", key, l.iter().map(single)),
             Value::Set(s) => push_batched(out, b"SADD", key, s.iter().map(|m| single(&m))),
             Value::ZSet(z) => push_batched(
                 out,

@@ -411,7 +411,7 @@ fn lrange(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let stop = args.next_i64()?;
     let Some(l) = ctx.read_list(&key)? else { return Ok(Frame::Array(Vec::new())) };
     let items = match clamp_range(start, stop, l.len()) {
-        Some((a, b)) => l.range(a, b).map(|v| Frame::Bulk(v.clone())).collect(),
+        Some((a, b)) => l.range(a, b).map(|v| Frame::Bulk(Bytes::copy_from_slice(v))).collect(),
         None => Vec::new(),
     };
     Ok(Frame::Array(items))
@@ -431,7 +431,7 @@ fn lindex(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let index = args.next_i64()?;
     Ok(resolve_index(index, l.len())
         .and_then(|i| l.get(i))
-        .map_or(Frame::Null, |v| Frame::Bulk(v.clone())))
+        .map_or(Frame::Null, |v| Frame::Bulk(Bytes::copy_from_slice(v))))
 }
 
 /// `LSET key index element`
@@ -462,7 +462,7 @@ fn linsert(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let value = args.next_ref()?;
     let fill = ctx.list_fill();
     let Some(l) = ctx.write_list(&key)? else { return Ok(Frame::Integer(0)) };
-    let Some(pos) = l.iter().position(|v| *v == pivot) else { return Ok(Frame::Integer(-1)) };
+    let Some(pos) = l.iter().position(|v| v == &pivot[..]) else { return Ok(Frame::Integer(-1)) };
     l.insert(fill, pos + usize::from(after), value);
     let len = l.len();
     ctx.srv.ks.mark_dirty(1);
@@ -542,13 +542,17 @@ fn lpos(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         Some(n) => n,
     };
     let mut found = Vec::new();
-    let indexes: Box<dyn Iterator<Item = usize>> =
-        if rank > 0 { Box::new(0..scan) } else { Box::new((len - scan..len).rev()) };
-    for i in indexes {
+    // One walk over the elements (indexing each one would re-walk the list every time).
+    let scanned: Box<dyn Iterator<Item = (usize, &[u8])>> = if rank > 0 {
+        Box::new(l.iter().enumerate().take(scan))
+    } else {
+        Box::new(l.iter().enumerate().rev().take(scan))
+    };
+    for (i, v) in scanned {
         if found.len() >= wanted {
             break;
         }
-        if l.get(i).is_some_and(|v| *v == value) {
+        if v == &value[..] {
             if skip > 0 {
                 skip -= 1;
             } else {

@@ -190,7 +190,7 @@ impl Ctx<'_> {
         Ok(match self.lookup_read(key) {
             None => None,
             Some(Entry { value: Value::List(l), .. }) => {
-                Some((l.iter().cloned().collect(), Kind::Ordered))
+                Some((l.iter().map(Bytes::copy_from_slice).collect(), Kind::Ordered))
             }
             Some(Entry { value: Value::ZSet(z), .. }) => {
                 z.to_skiplist();

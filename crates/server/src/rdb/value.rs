@@ -161,13 +161,13 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, o: &WriteOpts) {
 /// A list as a quicklist: the nodes Redis would have built pushing the elements at the
 /// tail, each a listpack, or (RDB 11, Redis 7.2) a plain node holding one large element.
 fn write_list(out: &mut Vec<u8>, l: &ListValue, o: &WriteOpts) {
-    let nodes = list::tail_push_nodes(o.list_fill, l.iter().map(|b| &b[..]));
+    let nodes = list::tail_push_nodes(o.list_fill, l.iter());
     write_len(out, nodes.len() as u64);
     let mut items = l.iter();
     for (count, plain) in nodes {
         if plain && o.version >= 11 {
             write_len(out, 1); // container: plain
-            write_blob(out, items.next().map_or(&[][..], |b| &b[..]), o.compress);
+            write_blob(out, items.next().unwrap_or_default(), o.compress);
             continue;
         }
         write_len(out, 2); // container: packed
@@ -690,7 +690,7 @@ mod tests {
         let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
         list.push(-2, &refs, false);
         match round_trip(&Value::List(Box::new(list)), 11) {
-            Value::List(back) => assert!(back.iter().map(|b| &b[..]).eq(refs.iter().copied())),
+            Value::List(back) => assert!(back.iter().eq(refs.iter().copied())),
             _ => panic!("type changed"),
         }
         for n in [3usize, 200, 1000] {
@@ -794,7 +794,7 @@ mod tests {
     fn pre_7_encodings_load() {
         let zl = ziplist(&[b"a", b"-5", b"bb"]);
         let Value::List(l) = read(kind::LIST_ZIPLIST, &blob(&zl)) else { panic!("list") };
-        assert!(l.iter().map(|b| &b[..]).eq([&b"a"[..], b"-5", b"bb"]));
+        assert!(l.iter().eq([&b"a"[..], b"-5", b"bb"]));
         let mut ql = vec![2u8];
         ql.extend(blob(&zl));
         ql.extend(blob(&ziplist(&[b"c"])));
@@ -818,7 +818,7 @@ mod tests {
         let Value::ZSet(z) = read(kind::ZSET, body) else { panic!("zset") };
         assert_eq!(z.score(b"b"), Some(f64::INFINITY));
         let Value::List(l) = read(kind::LIST, b"\x02\x01x\xc0\x07") else { panic!("list") };
-        assert!(l.iter().map(|b| &b[..]).eq([&b"x"[..], b"7"]));
+        assert!(l.iter().eq([&b"x"[..], b"7"]));
         // A duplicate in an old hash ziplist is refused.
         let dup = blob(&ziplist(&[b"f", b"1", b"f", b"2"]));
         assert!(read_value(kind::HASH_ZIPLIST, &mut Reader::new(&dup), &lim()).is_err());
