@@ -179,7 +179,7 @@ params! {
     ActiveDefragCycleMax => "active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25", 0;
     ActiveDefragCycleMin => "active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }, "1", 0;
     ActiveDefragIgnoreBytes => "active-defrag-ignore-bytes", Kind::Memory { min: 1, max: I64 }, "104857600", 0;
-    ActiveDefragMaxScanFields => "active-defrag-max-scan-fields", Kind::Int { min: 1, max: I64 }, "1000", NOT_IN_EFFECT;
+    ActiveDefragMaxScanFields => "active-defrag-max-scan-fields", Kind::Int { min: 1, max: I64 }, "1000", 0;
     ActiveDefragThresholdLower => "active-defrag-threshold-lower", Kind::Int { min: 0, max: 1000 }, "10", 0;
     ActiveDefragThresholdUpper => "active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }, "100", 0;
     ActiveExpireEffort => "active-expire-effort", Kind::Int { min: 1, max: 10 }, "1", 0;

@@ -344,7 +344,7 @@ impl Keyspace {
             }
             *e = entry;
         } else {
-            d.dict.insert(key.into(), entry);
+            d.dict.insert(key, entry);
             self.queues.note(db, key);
             if self.record_new {
                 self.queue_event(KsEvent::New, db, key);
@@ -456,8 +456,8 @@ impl Keyspace {
         self.expire_if_needed(db, key, now);
         self.cow(db, key);
         let d = &mut self.dbs[db];
-        let (_, entry) = d.dict.remove(key)?;
-        let ttl = d.expires.remove(key).map(|(_, t)| t);
+        let entry = d.dict.remove(key)?;
+        let ttl = d.expires.remove(key);
         self.signal_ready(db, key);
         Some((entry, ttl))
     }
@@ -472,10 +472,10 @@ impl Keyspace {
         }
         self.queues.note(db, key);
         let d = &mut self.dbs[db];
-        d.dict.insert(key.into(), entry);
+        d.dict.insert(key, entry);
         match expire_at {
             Some(t) => {
-                d.expires.insert(key.into(), t);
+                d.expires.insert(key, t);
             }
             None => {
                 d.expires.remove(key);
@@ -509,7 +509,7 @@ impl Keyspace {
         if let Some(t) = d.expires.get_mut(key) {
             *t = when;
         } else {
-            d.expires.insert(key.into(), when);
+            d.expires.insert(key, when);
         }
         self.dirty += 1;
         true

@@ -27,8 +27,18 @@
 //! comes back to the start; the next check decides whether another is needed. Nothing runs
 //! while a snapshot walks the keyspace (Redis likewise waits for its fork child).
 //!
-//! Values: strings are moved here ([`crate::types::StrValue::defrag`]); the other types
-//! have a hook point in [`Value::defrag`] that does nothing yet.
+//! **Values.** Each type offers its own blocks through two hooks (see [`Value`]'s
+//! `defrag_*` methods): its fixed blocks (boxes, vector buffers, packed buffers) and its
+//! elements, walked from a resumable cursor (a table's SCAN cursor, a chunk index). A value
+//! with more elements than `active-defrag-max-scan-fields` gets only its fixed blocks
+//! moved in the main walk; its key goes to a pending list of the database, and the
+//! following steps, before the walk goes on, move its elements in pieces of at most that
+//! many, each piece one step of the time-budgeted loop, as Redis does with its
+//! "defrag later" list. A pending key deleted or turned into another type or encoding in
+//! the meantime is dropped. Lists count chunks (Redis counts quicklist nodes), tables
+//! their entries, streams their nodes (each node's entry buffer is moved).
+//! Never moved: the shared `Arc` values of packed hashes (their addresses live in many
+//! buffers), the tree nodes of streams and consumer groups, and the bucket arrays of tables.
 
 // Moving a block behind a `Box` and talking to jemalloc directly cannot be done in safe
 // Rust: this module is the one place the crate allows `unsafe`, each block justified.
@@ -37,9 +47,10 @@
 use crate::config::{Config, P};
 use crate::keyspace::Db;
 use crate::server::Server;
-use crate::types::dict::{Relocate, RelocateStep};
+use crate::types::dict::{Dict, Relocate, RelocateStep};
 use crate::types::Value;
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -117,6 +128,9 @@ fn jemalloc_is_global() -> bool {
 /// Moves blocks for one stretch of a cycle and counts what it did (see the module docs).
 pub struct Mover {
     mib: [usize; 3],
+    /// Move every block offered (unit tests of the types' hooks need moves they can count on).
+    #[cfg(test)]
+    always: bool,
     /// Blocks moved.
     pub hits: u64,
     /// Blocks looked at and left where they were.
@@ -126,13 +140,32 @@ pub struct Mover {
 impl Mover {
     /// A mover, or `None` when blocks cannot be moved in this process.
     pub fn new() -> Option<Mover> {
-        Some(Mover { mib: query_mib()?, hits: 0, misses: 0 })
+        Some(Mover {
+            mib: query_mib()?,
+            #[cfg(test)]
+            always: false,
+            hits: 0,
+            misses: 0,
+        })
+    }
+
+    /// A mover that moves every block it is offered, for tests.
+    #[cfg(test)]
+    pub fn always() -> Mover {
+        let Some(mv) = Mover::new() else {
+            panic!("jemalloc is the global allocator of the lib tests");
+        };
+        Mover { always: true, ..mv }
     }
 
     /// Whether the block starting at `ptr` should move: it lives in a slab that has free
     /// regions, is not the slab allocations currently come from, and is used no more than
     /// the average slab of its size class (so moving it fills a fuller slab).
     fn worth_moving(&self, ptr: *const u8) -> bool {
+        #[cfg(test)]
+        if self.always {
+            return true;
+        }
         let mut out = Utilization {
             slabcur_addr: std::ptr::null_mut(),
             nfree: 0,
@@ -233,6 +266,22 @@ impl Mover {
 }
 
 impl Relocate for Mover {
+    unsafe fn relocate_block(
+        &mut self,
+        ptr: std::ptr::NonNull<u8>,
+        layout: std::alloc::Layout,
+    ) -> Option<std::ptr::NonNull<u8>> {
+        // Only layouts the global allocator serves with plain `malloc` (see `relocate`).
+        if layout.align() > MALLOC_ALIGN || layout.align() > layout.size() {
+            return None;
+        }
+        let new = self.copy_block(ptr.as_ptr(), layout.size())?;
+        // SAFETY: the caller guarantees `ptr` is a live block of the global allocator that
+        // nothing uses any more once the copy is returned; it is freed once.
+        unsafe { free_block(ptr.as_ptr()) };
+        std::ptr::NonNull::new(new)
+    }
+
     fn relocate<T>(&mut self, b: &mut Box<T>) -> bool {
         let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
         // Only layouts the global allocator serves with plain `malloc`, so a block from
@@ -273,6 +322,89 @@ impl Relocate for Mover {
     }
 }
 
+/// What the value types' hooks are given: [`Relocate`] plus vector buffers.
+pub trait RelocateVec: Relocate {
+    /// Offers a vector's buffer (its whole capacity; the elements themselves are not
+    /// looked into).
+    fn relocate_vec<T>(&mut self, v: &mut Vec<T>) -> bool;
+
+    /// Offers a deque's buffer. The deque is turned into a vector and back, which keeps its
+    /// buffer but may rotate the elements to its start (a memmove, no allocation).
+    fn relocate_deque<T>(&mut self, d: &mut VecDeque<T>) -> bool {
+        if d.capacity() == 0 {
+            return false;
+        }
+        let mut v = Vec::from(std::mem::take(d));
+        let moved = self.relocate_vec(&mut v);
+        *d = VecDeque::from(v);
+        moved
+    }
+}
+
+impl RelocateVec for Mover {
+    fn relocate_vec<T>(&mut self, v: &mut Vec<T>) -> bool {
+        let (len, cap) = (v.len(), v.capacity());
+        let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+        let Some(bytes) = size.checked_mul(cap) else {
+            return false;
+        };
+        // Same rule as `relocate`: only buffers plain `malloc` serves.
+        if bytes == 0 || align > MALLOC_ALIGN || align > bytes {
+            return false;
+        }
+        let mut old = std::mem::ManuallyDrop::new(std::mem::take(v));
+        let Some(new) = self.copy_block(old.as_ptr().cast(), bytes) else {
+            *v = std::mem::ManuallyDrop::into_inner(old);
+            return false;
+        };
+        // SAFETY: `new` holds a bitwise copy of the whole buffer (`len` initialised
+        // elements, then spare capacity), in a block of `cap * size_of::<T>()` bytes that is
+        // aligned for `T` (as argued in `relocate`: `T`'s alignment divides that size) and
+        // allocated as the global allocator allocates a `Vec<T>` of capacity `cap`. The
+        // elements have moved, so the old buffer is freed without dropping them; the old
+        // vector is never used or dropped again.
+        unsafe {
+            *v = Vec::from_raw_parts(new.cast::<T>(), len, cap);
+            free_block(old.as_mut_ptr().cast());
+        }
+        true
+    }
+}
+
+/// The step of an element walk with nothing (left) to offer.
+pub const NO_STEP: RelocateStep = RelocateStep { cursor: 0, entries: 0, moved: 0 };
+
+/// The piece of an element walk over `len` indexed items that starts at index `cursor`:
+/// the items to offer (at most `max`, at least one if any is left) and the cursor after
+/// them, 0 once the last item is covered.
+pub fn index_piece(len: usize, cursor: u64, max: usize) -> (std::ops::Range<usize>, u64) {
+    let from = usize::try_from(cursor).unwrap_or(usize::MAX).min(len);
+    let to = from.saturating_add(max.max(1)).min(len);
+    (from..to, if to < len { to as u64 } else { 0 })
+}
+
+/// Up to `max` entries (at least one SCAN step) of table `d` from `cursor`, each entry's
+/// node, key and value (through `value`) offered to `r`: the element walk of every
+/// table-backed value. The returned cursor is 0 once the table is covered.
+pub fn relocate_dict<V, R: Relocate>(
+    d: &mut Dict<V>,
+    r: &mut R,
+    cursor: u64,
+    max: usize,
+    mut value: impl FnMut(&mut R, &mut V) -> bool,
+) -> RelocateStep {
+    let mut done = RelocateStep { cursor, entries: 0, moved: 0 };
+    loop {
+        let step = d.scan_relocate(done.cursor, r, &mut value);
+        done.cursor = step.cursor;
+        done.entries += step.entries;
+        done.moved += step.moved;
+        if done.cursor == 0 || done.entries >= max {
+            return done;
+        }
+    }
+}
+
 /// Frees a block the global allocator handed out, bypassing the thread cache so the region
 /// returns to its slab at once (the point of moving it away).
 ///
@@ -285,15 +417,74 @@ unsafe fn free_block(ptr: *mut u8) {
 }
 
 impl Value {
-    /// Offers the value's own heap blocks to the defragmenter; true if any moved. This is
-    /// the per-type hook: each collection type adds its arm here as it learns to move its
-    /// blocks (the others have nothing moved yet).
-    pub fn defrag(&mut self, mv: &mut Mover) -> bool {
+    /// Offers the value's fixed blocks (everything but its elements); true if any moved.
+    fn defrag_fixed(&mut self, mv: &mut Mover) -> bool {
+        // `|`, not `||`: every block is offered, each judged alone.
         match self {
             Value::Str(s) => s.defrag(mv),
-            _ => false,
+            Value::List(l) => mv.relocate(l) | l.defrag_fixed(mv),
+            Value::Hash(h) => h.defrag_fixed(mv),
+            Value::Set(s) => mv.relocate(s) | s.defrag_fixed(mv),
+            Value::ZSet(z) => z.defrag_fixed(mv),
+            Value::Stream(s) => mv.relocate(s),
         }
     }
+
+    /// How many elements the element walk covers (compared with
+    /// `active-defrag-max-scan-fields`); 0 for values moved whole by `defrag_fixed`.
+    fn defrag_elements(&self) -> usize {
+        match self {
+            Value::List(l) => l.defrag_elements(),
+            Value::Hash(h) => h.defrag_elements(),
+            Value::Set(s) => s.defrag_elements(),
+            Value::ZSet(z) => z.defrag_elements(),
+            Value::Stream(s) => s.defrag_elements(),
+            Value::Str(_) => 0,
+        }
+    }
+
+    /// Offers up to `max` elements (at least one step) from `cursor`; the returned cursor
+    /// is 0 once all are covered.
+    fn defrag_elements_from(&mut self, mv: &mut Mover, cursor: u64, max: usize) -> RelocateStep {
+        match self {
+            Value::List(l) => l.defrag_elements_from(mv, cursor, max),
+            Value::Hash(h) => h.defrag_elements_from(mv, cursor, max),
+            Value::Set(s) => s.defrag_elements_from(mv, cursor, max),
+            Value::ZSet(z) => z.defrag_elements_from(mv, cursor, max),
+            Value::Stream(s) => s.defrag_elements_from(mv, cursor, max),
+            Value::Str(_) => NO_STEP,
+        }
+    }
+
+    /// The main walk's share of a value: its fixed blocks, and its elements too unless
+    /// there are more than `max` (returned as `(moved, deferred)`).
+    fn defrag(&mut self, mv: &mut Mover, max: usize) -> (bool, bool) {
+        let moved = self.defrag_fixed(mv);
+        if self.defrag_elements() > max {
+            return (moved, true);
+        }
+        // Unbounded pieces; a walk in phases (sorted sets) still takes one per phase.
+        let (mut moved, mut cursor) = (moved, 0);
+        loop {
+            let step = self.defrag_elements_from(mv, cursor, usize::MAX);
+            moved |= step.moved > 0;
+            cursor = step.cursor;
+            if cursor == 0 {
+                return (moved, false);
+            }
+        }
+    }
+}
+
+/// A big value whose elements are moved in pieces after the main walk passed its key.
+#[derive(Debug)]
+struct Later {
+    key: Bytes,
+    /// Its type and encoding when deferred: a value that changed them is dropped, since
+    /// the cursor would not mean the same thing any more.
+    kind: (&'static str, &'static str),
+    /// Where its element walk resumes.
+    cursor: u64,
 }
 
 /// Counters for INFO stats.
@@ -337,6 +528,9 @@ pub struct Defrag {
     cursor: u64,
     /// Blocks moved by the running cycle, for its log line.
     cycle_hits: u64,
+    /// Big values of database `db` waiting for their elements to be moved (see the module
+    /// docs), processed before the walk goes on.
+    later: VecDeque<Later>,
     /// Counters for INFO stats.
     pub stats: DefragStats,
 }
@@ -361,6 +555,7 @@ impl Defrag {
         self.table = Table::Keys;
         self.cursor = 0;
         self.cycle_hits = 0;
+        self.later.clear();
     }
 }
 
@@ -441,13 +636,24 @@ pub fn cron(srv: &mut Server) {
 /// Returns true when the walk has covered every database (the cycle is over).
 fn walk(srv: &mut Server, mv: &mut Mover, budget: Duration) -> bool {
     let start = Instant::now();
+    let max =
+        usize::try_from(srv.config.int(P::ActiveDefragMaxScanFields)).unwrap_or(usize::MAX).max(1);
     let d = &mut srv.memory.defrag;
     let mut steps = 0u32;
     let done = loop {
         if d.db >= srv.ks.db_count() {
             break true;
         }
-        let step = relocate_step(srv.ks.db_mut(d.db), d.table, d.cursor, mv);
+        let db = srv.ks.db_mut(d.db);
+        if !d.later.is_empty() {
+            later_step(db, &mut d.later, mv, max);
+            // A piece may be a thousand elements: look at the clock after each.
+            if start.elapsed() >= budget {
+                break false;
+            }
+            continue;
+        }
+        let step = relocate_step(db, d.table, d.cursor, mv, max, &mut d.later);
         if d.table == Table::Keys {
             d.stats.key_hits += step.moved as u64;
             d.stats.key_misses += (step.entries - step.moved) as u64;
@@ -475,11 +681,59 @@ fn walk(srv: &mut Server, mv: &mut Mover, budget: Duration) -> bool {
 
 /// One SCAN step of the defragmenter over one table of `db`: the one place entries are
 /// relocated, so that sharing a key between the two tables (as Redis does) would only
-/// need a change here.
-fn relocate_step(db: &mut Db, table: Table, cursor: u64, mv: &mut Mover) -> RelocateStep {
+/// need a change here. Keys of values with more than `max` elements join `later`.
+fn relocate_step(
+    db: &mut Db,
+    table: Table,
+    cursor: u64,
+    mv: &mut Mover,
+    max: usize,
+    later: &mut VecDeque<Later>,
+) -> RelocateStep {
     match table {
-        Table::Keys => db.dict.scan_relocate(cursor, mv, |mv, e| e.value.defrag(mv)),
+        Table::Keys => {
+            let mut deferred = false;
+            let step = db.dict.scan_relocate(cursor, mv, |mv, e| {
+                let (moved, big) = e.value.defrag(mv, max);
+                deferred |= big;
+                moved
+            });
+            if deferred {
+                // The relocating walk does not show keys: the same step again, read-only,
+                // finds those of the big values (the table has not changed in between).
+                db.dict.scan(cursor, |key, e| {
+                    if e.value.defrag_elements() > max {
+                        let kind = (e.value.type_name(), e.value.encoding());
+                        later.push_back(Later {
+                            key: Bytes::copy_from_slice(key),
+                            kind,
+                            cursor: 0,
+                        });
+                    }
+                });
+            }
+            step
+        }
         Table::Expires => db.expires.scan_relocate(cursor, mv, |_, _| false),
+    }
+}
+
+/// One piece of the first pending big value of `db`: up to `max` elements. The value is
+/// dropped from the list once covered, or if its key is gone or holds another kind of
+/// value now.
+fn later_step(db: &mut Db, later: &mut VecDeque<Later>, mv: &mut Mover, max: usize) {
+    let Some(item) = later.front_mut() else {
+        return;
+    };
+    let finished = match db.dict.get_mut(&item.key) {
+        Some(e) if (e.value.type_name(), e.value.encoding()) == item.kind => {
+            item.cursor = e.value.defrag_elements_from(mv, item.cursor, max).cursor;
+            item.cursor == 0
+        }
+        _ => true,
+    };
+    if finished {
+        later.pop_front();
     }
 }
 
@@ -550,6 +804,119 @@ mod tests {
         let mut empty: Box<[u8]> = Box::new([]);
         assert!(!mv.relocate_bytes(&mut empty));
         purge();
+    }
+
+    /// Every element of a value as bytes, in a canonical order.
+    fn contents(v: &Value) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = match v {
+            Value::Str(s) => vec![s.to_bytes().to_vec()],
+            Value::List(l) => l.iter().map(<[u8]>::to_vec).collect(),
+            Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
+            Value::ZSet(z) => z.iter().map(|(m, s)| [m, &s.to_be_bytes()[..]].concat()).collect(),
+            Value::Hash(h) => h.iter().map(|(f, v)| [f, b"=", v].concat()).collect(),
+            Value::Stream(s) => s
+                .raw_nodes()
+                .flat_map(|n| n.entries)
+                .map(|(id, deleted, fields)| format!("{id:?}{deleted}{fields:?}").into_bytes())
+                .collect(),
+        };
+        if matches!(v, Value::Set(_) | Value::Hash(_)) {
+            out.sort();
+        }
+        out
+    }
+
+    /// One value of each type and encoding, big ones with `n` elements.
+    fn sample_values(n: usize) -> Vec<Value> {
+        use crate::types::{
+            hash, set, stream, zset, HashValue, ListValue, SetValue, StreamValue, ZSetValue,
+        };
+        let elem = |i: usize| format!("element:{i}:{}", "x".repeat(i % 40)).into_bytes();
+        let opts = b"{\"attempts\":3,\"backoff\":{\"type\":\"exponential\",\"delay\":1000}}";
+        let mut out = Vec::new();
+        let mut list = ListValue::new();
+        for i in 0..n {
+            list.push(-2, &[&elem(i)], i % 3 == 0);
+        }
+        out.push(Value::List(Box::new(list)));
+        let hlim = hash::Limits { max_entries: 128, max_value: 64 };
+        // Three job-like hashes with the same `opts`, which they come to share.
+        for _ in 0..3 {
+            let mut job = HashValue::new();
+            for f in ["name", "data", "opts", "timestamp"] {
+                job.set(f.as_bytes(), if f == "opts" { opts } else { b"some value" }, hlim);
+            }
+            out.push(Value::Hash(job));
+        }
+        let mut big = HashValue::new();
+        for i in 0..n {
+            big.set(&elem(i), &elem(i + 1), hlim);
+        }
+        out.push(Value::Hash(big));
+        let slim =
+            set::SetLimits { intset_entries: 512, listpack_entries: 128, listpack_value: 64 };
+        let mut ints = SetValue::with_encoding(set::SetEncoding::Intset);
+        let mut packed = SetValue::with_encoding(set::SetEncoding::Listpack);
+        let mut table = SetValue::with_encoding(set::SetEncoding::Hashtable);
+        for i in 0..n {
+            ints.add(i.to_string().as_bytes(), &slim);
+            table.add(&elem(i), &slim);
+        }
+        for i in 0..50 {
+            packed.add(&elem(i), &slim);
+        }
+        out.extend([ints, packed, table].map(|s| Value::Set(Box::new(s))));
+        let zlim = zset::Limits { max_entries: 128, max_value: 64 };
+        let (mut zsmall, mut zbig) = (ZSetValue::default(), ZSetValue::default());
+        for i in 0..n {
+            zbig.insert(&elem(i), i as f64 / 3.0, zlim);
+        }
+        for i in 0..50 {
+            zsmall.insert(&elem(i), -(i as f64), zlim);
+        }
+        assert!(zbig.is_skiplist() && !zsmall.is_skiplist());
+        out.extend([Value::ZSet(zsmall), Value::ZSet(zbig)]);
+        let mut st = StreamValue::new();
+        for i in 0..n {
+            let id = stream::StreamId { ms: i as u64 + 1, seq: 0 };
+            st.append(id, &[Bytes::from_static(b"f"), Bytes::from(elem(i))], 4096, 100);
+        }
+        out.push(Value::Stream(Box::new(st)));
+        out
+    }
+
+    #[test]
+    fn every_type_moves_whole_or_in_pieces_and_keeps_its_contents() {
+        for max in [usize::MAX, 7] {
+            let mut values = sample_values(2000);
+            let before: Vec<_> = values.iter().map(contents).collect();
+            let mut mv = Mover::always();
+            for v in &mut values {
+                let hits = mv.hits;
+                let (moved, deferred) = v.defrag(&mut mv, max);
+                assert!(moved, "{}", v.encoding());
+                assert_eq!(deferred, v.defrag_elements() > max, "{}", v.encoding());
+                if deferred {
+                    // The pending walk: pieces of at most `max` elements until done.
+                    let (mut cursor, mut pieces) = (0, 0);
+                    loop {
+                        let step = v.defrag_elements_from(&mut mv, cursor, max);
+                        assert!(step.entries <= max + 64, "{} {}", v.encoding(), step.entries);
+                        pieces += 1;
+                        cursor = step.cursor;
+                        if cursor == 0 {
+                            break;
+                        }
+                    }
+                    assert!(pieces > 2, "{}", v.encoding());
+                }
+                // Every element (chunk, table entry, skiplist node) had a block moved.
+                let moved = (mv.hits - hits) as usize;
+                assert!(moved > v.defrag_elements(), "{}: {moved}", v.encoding());
+            }
+            let after: Vec<_> = values.iter().map(contents).collect();
+            assert!(before == after, "contents changed (max {max})");
+        }
     }
 
     #[test]

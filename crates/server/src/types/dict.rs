@@ -91,13 +91,9 @@ const REHASH_BATCH: usize = 100;
 /// Random probes `random_entry` makes before falling back to a linear search.
 const RANDOM_PROBES: usize = 64;
 
-type Link<V> = Option<Box<Node<V>>>;
+mod node;
 
-struct Node<V> {
-    key: Box<[u8]>,
-    value: V,
-    next: Link<V>,
-}
+use node::{Link, Node};
 
 /// One bucket array. `buckets.len()` is zero or a power of two.
 struct Table<V> {
@@ -133,7 +129,7 @@ impl<V> Table<V> {
         for bucket in &mut self.buckets {
             let mut cur = bucket.take();
             while let Some(mut node) = cur {
-                cur = node.next.take();
+                cur = node.next_mut().take();
             }
         }
         self.used = 0;
@@ -162,10 +158,10 @@ fn hash_key(hasher: &RandomState, key: &[u8]) -> u64 {
 #[inline]
 fn chain_find<'a, V>(mut cur: Option<&'a Node<V>>, key: &[u8]) -> Option<&'a Node<V>> {
     while let Some(node) = cur {
-        if *node.key == *key {
+        if node.key() == key {
             return Some(node);
         }
-        cur = node.next.as_deref();
+        cur = node.next();
     }
     None
 }
@@ -173,35 +169,35 @@ fn chain_find<'a, V>(mut cur: Option<&'a Node<V>>, key: &[u8]) -> Option<&'a Nod
 #[inline]
 fn chain_find_mut<'a, V>(mut cur: Option<&'a mut Node<V>>, key: &[u8]) -> Option<&'a mut Node<V>> {
     while let Some(node) = cur {
-        if *node.key == *key {
+        if node.key() == key {
             return Some(node);
         }
-        cur = node.next.as_deref_mut();
+        cur = node.next_mut().as_mut();
     }
     None
 }
 
 /// Detach the node holding `key` from the chain starting at `link`.
-fn chain_unlink<V>(mut link: &mut Link<V>, key: &[u8]) -> Option<Box<Node<V>>> {
+fn chain_unlink<V>(mut link: &mut Link<V>, key: &[u8]) -> Option<Node<V>> {
     loop {
-        let found = match link.as_deref() {
+        let found = match link.as_ref() {
             None => return None,
-            Some(node) => *node.key == *key,
+            Some(node) => node.key() == key,
         };
         if found {
             let mut node = link.take()?;
-            *link = node.next.take();
+            *link = node.next_mut().take();
             return Some(node);
         }
-        link = &mut link.as_mut()?.next;
+        link = link.as_mut()?.next_mut();
     }
 }
 
 #[inline]
 fn chain_visit<V>(mut cur: Option<&Node<V>>, f: &mut impl FnMut(&[u8], &V)) {
     while let Some(node) = cur {
-        f(&node.key, &node.value);
-        cur = node.next.as_deref();
+        f(node.key(), node.value());
+        cur = node.next();
     }
 }
 
@@ -272,9 +268,7 @@ impl<V> Dict<V> {
     /// memory owned *by* the values is not counted.
     pub fn overhead_bytes(&self) -> usize {
         let slots = self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity();
-        slots * std::mem::size_of::<Link<V>>()
-            + self.len() * std::mem::size_of::<Node<V>>()
-            + self.key_bytes
+        slots * std::mem::size_of::<Link<V>>() + self.len() * Node::<V>::FIXED + self.key_bytes
     }
 
     #[inline]
@@ -317,15 +311,15 @@ impl<V> Dict<V> {
             }
             let mut cur = t0.buckets[idx].take();
             while let Some(mut node) = cur {
-                cur = node.next.take();
+                cur = node.next_mut().take();
                 // When shrinking, the new index is the old one with the high
                 // bits dropped, so the key need not be hashed again.
                 let dst = if shrinking {
                     idx & mask1
                 } else {
-                    hash_key(hasher, &node.key) as usize & mask1
+                    hash_key(hasher, node.key()) as usize & mask1
                 };
-                node.next = t1.buckets[dst].take();
+                *node.next_mut() = t1.buckets[dst].take();
                 t1.buckets[dst] = Some(node);
                 t0.used -= 1;
                 t1.used += 1;
@@ -409,15 +403,15 @@ impl<V> Dict<V> {
         let t0 = &self.ht[0];
         let idx = h & t0.mask();
         match self.rehash_idx {
-            None => chain_find(t0.buckets[idx].as_deref(), key),
+            None => chain_find(t0.buckets[idx].as_ref(), key),
             Some(r) => {
                 if idx >= r {
-                    if let Some(node) = chain_find(t0.buckets[idx].as_deref(), key) {
+                    if let Some(node) = chain_find(t0.buckets[idx].as_ref(), key) {
                         return Some(node);
                     }
                 }
                 let t1 = &self.ht[1];
-                chain_find(t1.buckets[h & t1.mask()].as_deref(), key)
+                chain_find(t1.buckets[h & t1.mask()].as_ref(), key)
             }
         }
     }
@@ -433,15 +427,15 @@ impl<V> Dict<V> {
         }
         let idx = h & t0.mask();
         match rehash_idx {
-            None => chain_find_mut(t0.buckets[idx].as_deref_mut(), key),
+            None => chain_find_mut(t0.buckets[idx].as_mut(), key),
             Some(r) => {
                 if idx >= r {
-                    if let Some(node) = chain_find_mut(t0.buckets[idx].as_deref_mut(), key) {
+                    if let Some(node) = chain_find_mut(t0.buckets[idx].as_mut(), key) {
                         return Some(node);
                     }
                 }
                 let mask1 = t1.mask();
-                chain_find_mut(t1.buckets[h & mask1].as_deref_mut(), key)
+                chain_find_mut(t1.buckets[h & mask1].as_mut(), key)
             }
         }
     }
@@ -449,13 +443,13 @@ impl<V> Dict<V> {
     /// The value stored under `key`. Does no rehash work (takes `&self`).
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        self.find(key).map(|node| &node.value)
+        self.find(key).map(|node| node.value())
     }
 
     /// The stored key and value for `key`.
     #[inline]
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
-        self.find(key).map(|node| (&*node.key, &node.value))
+        self.find(key).map(|node| (node.key(), node.value()))
     }
 
     /// True if `key` is present. Does no rehash work.
@@ -472,32 +466,32 @@ impl<V> Dict<V> {
         }
         self.rehash_step();
         let h = self.hash(key);
-        self.find_mut_hashed(h, key).map(|node| &mut node.value)
+        self.find_mut_hashed(h, key).map(|node| node.value_mut())
     }
 
-    /// Insert `value` under `key`. If the key was present, its value is
-    /// replaced (the stored key allocation is kept, `key` is dropped) and the
-    /// old value returned. Performs one rehash step and may start a resize.
-    pub fn insert(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
+    /// Insert `value` under `key` (copied into the entry). If the key was present, its
+    /// value is replaced and the old value returned. Performs one rehash step and may
+    /// start a resize.
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
         self.rehash_step();
-        let h = self.hash(&key);
-        if let Some(node) = self.find_mut_hashed(h, &key) {
-            return Some(std::mem::replace(&mut node.value, value));
+        let h = self.hash(key);
+        if let Some(node) = self.find_mut_hashed(h, key) {
+            return Some(std::mem::replace(node.value_mut(), value));
         }
         self.expand_if_needed();
         let key_len = key.len();
         let t = if self.rehash_idx.is_some() { &mut self.ht[1] } else { &mut self.ht[0] };
         let idx = h as usize & t.mask();
         let next = t.buckets[idx].take();
-        t.buckets[idx] = Some(Box::new(Node { key, value, next }));
+        t.buckets[idx] = Some(Node::new(key, value, next));
         t.used += 1;
         self.key_bytes += key_len;
         None
     }
 
-    /// Remove `key`, returning the stored key and its value. Performs one
-    /// rehash step and may start a shrink.
-    pub fn remove(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+    /// Remove `key`, returning its value. Performs one rehash step and may start a
+    /// shrink.
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         if self.is_empty() {
             return None;
         }
@@ -520,11 +514,11 @@ impl<V> Dict<V> {
             }
         }
         let node = found?;
-        let Node { key, value, next: _ } = *node;
-        self.key_bytes -= key.len();
+        self.key_bytes -= node.key().len();
+        let value = node.into_value();
         self.finish_if_drained();
         self.shrink_if_needed();
-        Some((key, value))
+        Some(value)
     }
 
     /// Remove every entry and release the bucket arrays.
@@ -563,19 +557,22 @@ impl<V> Dict<V> {
             for bucket in &mut table.buckets {
                 let mut link = bucket;
                 loop {
-                    let keep = match link.as_deref_mut() {
+                    let keep = match link.as_mut() {
                         None => break,
-                        Some(node) => f(&node.key, &mut node.value),
+                        Some(node) => {
+                            let (key, value, _) = node.parts_mut();
+                            f(key, value)
+                        }
                     };
                     if keep {
                         match link {
-                            Some(node) => link = &mut node.next,
+                            Some(node) => link = node.next_mut(),
                             None => break,
                         }
                     } else if let Some(mut node) = link.take() {
-                        *link = node.next.take();
+                        *link = node.next_mut().take();
                         removed += 1;
-                        removed_bytes += node.key.len();
+                        removed_bytes += node.key().len();
                     }
                 }
             }
@@ -618,9 +615,7 @@ impl<V> Dict<V> {
             return 0;
         }
         let ht = &self.ht;
-        scan_step(cursor, self.scan_masks(), |t, i| {
-            chain_visit(ht[t].buckets[i].as_deref(), &mut f)
-        })
+        scan_step(cursor, self.scan_masks(), |t, i| chain_visit(ht[t].buckets[i].as_ref(), &mut f))
     }
 
     /// The tables one SCAN step walks: (table, mask) of the only table, or of the smaller
@@ -657,12 +652,11 @@ impl<V> Dict<V> {
             let mut link = &mut ht[t].buckets[i];
             while let Some(node) = link {
                 // Every allocation is offered, even once one has moved: each is judged alone.
-                let node_moved = r.relocate(node);
-                let key_moved = r.relocate_bytes(&mut node.key);
-                let value_moved = value(r, &mut node.value);
+                let node_moved = node.relocate(r);
+                let value_moved = value(r, node.value_mut());
                 step.entries += 1;
-                step.moved += usize::from(node_moved || key_moved || value_moved);
-                link = &mut node.next;
+                step.moved += usize::from(node_moved || value_moved);
+                link = node.next_mut();
             }
         });
         step
@@ -702,9 +696,9 @@ impl<V> Dict<V> {
     fn bucket_at(&self, i: usize) -> Option<&Node<V>> {
         let s0 = self.ht[0].size();
         if i < s0 {
-            self.ht[0].buckets[i].as_deref()
+            self.ht[0].buckets[i].as_ref()
         } else {
-            self.ht[1].buckets[i - s0].as_deref()
+            self.ht[1].buckets[i - s0].as_ref()
         }
     }
 
@@ -736,13 +730,13 @@ impl<V> Dict<V> {
         let mut cur = Some(head);
         while let Some(node) = cur {
             chain_len += 1;
-            cur = node.next.as_deref();
+            cur = node.next();
         }
         let mut node = head;
         for _ in 0..rng.random_range(0..chain_len) {
-            node = node.next.as_deref()?;
+            node = node.next()?;
         }
-        Some((&node.key, &node.value))
+        Some((node.key(), node.value()))
     }
 
     /// Call `f` for up to `count` distinct entries taken from consecutive
@@ -792,7 +786,7 @@ impl<V> Dict<V> {
                 if i >= table.size() {
                     continue;
                 }
-                match table.buckets[i].as_deref() {
+                match table.buckets[i].as_ref() {
                     None => {
                         empty_run += 1;
                         if empty_run >= 5 && empty_run > count {
@@ -810,9 +804,9 @@ impl<V> Dict<V> {
                             if stored == count {
                                 break;
                             }
-                            f(&node.key, &node.value);
+                            f(node.key(), node.value());
                             stored += 1;
-                            cur = node.next.as_deref();
+                            cur = node.next();
                         }
                     }
                 }
@@ -855,6 +849,19 @@ pub trait Relocate {
     fn relocate<T>(&mut self, b: &mut Box<T>) -> bool;
     /// Offers a boxed byte string.
     fn relocate_bytes(&mut self, b: &mut Box<[u8]>) -> bool;
+    /// Offers a raw block (a dict entry, which is not a `Box`): moves it if worthwhile and
+    /// returns its new address, the old block then being freed.
+    ///
+    /// # Safety
+    /// `ptr` must be a live block of the global allocator allocated with `layout`, which
+    /// nothing reads or writes during the call; after `Some`, only the returned address
+    /// may be used.
+    #[allow(unsafe_code)]
+    unsafe fn relocate_block(
+        &mut self,
+        ptr: std::ptr::NonNull<u8>,
+        layout: std::alloc::Layout,
+    ) -> Option<std::ptr::NonNull<u8>>;
 }
 
 /// What one [`Dict::scan_relocate`] step did.
@@ -893,11 +900,11 @@ impl<'a, V> Iterator for Iter<'a, V> {
         }
         loop {
             if let Some(node) = self.node {
-                self.node = node.next.as_deref();
+                self.node = node.next();
                 self.remaining -= 1;
-                return Some((&node.key, &node.value));
+                return Some((node.key(), node.value()));
             }
-            self.node = self.buckets.next()?.as_deref();
+            self.node = self.buckets.next()?.as_ref();
         }
     }
 
@@ -926,11 +933,12 @@ impl<'a, V> Iterator for IterMut<'a, V> {
         }
         loop {
             if let Some(node) = self.node.take() {
-                self.node = node.next.as_deref_mut();
+                let (key, value, next) = node.parts_mut();
+                self.node = next.as_mut();
                 self.remaining -= 1;
-                return Some((&node.key, &mut node.value));
+                return Some((key, value));
             }
-            self.node = self.buckets.next()?.as_deref_mut();
+            self.node = self.buckets.next()?.as_mut();
         }
     }
 
@@ -974,7 +982,7 @@ mod tests {
     fn filled(n: usize) -> Dict<usize> {
         let mut d = Dict::new();
         for i in 0..n {
-            assert_eq!(d.insert(k(i), i), None);
+            assert_eq!(d.insert(&k(i), i), None);
         }
         d
     }
@@ -1012,10 +1020,10 @@ mod tests {
         for t in &d.ht {
             let mut n = 0;
             for b in &t.buckets {
-                let mut cur = b.as_deref();
+                let mut cur = b.as_ref();
                 while let Some(node) = cur {
                     n += 1;
-                    cur = node.next.as_deref();
+                    cur = node.next();
                 }
             }
             assert_eq!(n, t.used);
@@ -1054,10 +1062,10 @@ mod tests {
     #[test]
     fn insert_get_replace_remove() {
         let mut d = Dict::new();
-        assert_eq!(d.insert(Box::from(&b"a"[..]), 1), None);
-        assert_eq!(d.insert(Box::from(&b"b"[..]), 2), None);
-        assert_eq!(d.insert(Box::from(&b""[..]), 0), None);
-        assert_eq!(d.insert(Box::from(&b"\x00\xff"[..]), 9), None);
+        assert_eq!(d.insert(&b"a"[..], 1), None);
+        assert_eq!(d.insert(&b"b"[..], 2), None);
+        assert_eq!(d.insert(&b""[..], 0), None);
+        assert_eq!(d.insert(&b"\x00\xff"[..], 9), None);
         assert_eq!(d.len(), 4);
         assert_eq!(d.bucket_count(), MIN_BUCKETS);
         assert_eq!(d.get(b"a"), Some(&1));
@@ -1068,9 +1076,9 @@ mod tests {
         assert_eq!(d.get(b"c"), None);
         assert!(d.contains_key(b"a"));
 
-        // Replacing keeps the originally stored key allocation.
+        // Replacing keeps the entry where it is.
         let stored = d.get_key_value(b"a").map(|(k, _)| k.as_ptr());
-        assert_eq!(d.insert(Box::from(&b"a"[..]), 10), Some(1));
+        assert_eq!(d.insert(&b"a"[..], 10), Some(1));
         assert_eq!(d.len(), 4);
         let (key, val) = d.get_key_value(b"a").unwrap();
         assert_eq!((key, *val), (&b"a"[..], 10));
@@ -1079,9 +1087,7 @@ mod tests {
         *d.get_mut(b"b").unwrap() += 5;
         assert_eq!(d.get(b"b"), Some(&7));
 
-        let (rk, rv) = d.remove(b"a").unwrap();
-        assert_eq!((&*rk, rv), (&b"a"[..], 10));
-        assert_eq!(Some(rk.as_ptr()), stored);
+        assert_eq!(d.remove(b"a"), Some(10));
         assert_eq!(d.remove(b"a"), None);
         assert_eq!(d.get(b"a"), None);
         assert_eq!(d.len(), 3);
@@ -1091,7 +1097,7 @@ mod tests {
         assert!(d.is_empty());
         assert_eq!(d.bucket_count(), 0);
         assert_eq!(d.get(b"b"), None);
-        assert_eq!(d.insert(Box::from(&b"b"[..]), 3), None);
+        assert_eq!(d.insert(&b"b"[..], 3), None);
         assert_eq!(d.get(b"b"), Some(&3));
     }
 
@@ -1100,7 +1106,7 @@ mod tests {
         let mut d = Dict::new();
         let mut saw_rehash = false;
         for i in 0..5000 {
-            d.insert(k(i), i);
+            d.insert(&k(i), i);
             if d.is_rehashing() {
                 saw_rehash = true;
                 // Lookups see entries in both tables while migrating.
@@ -1129,7 +1135,7 @@ mod tests {
         let mut d = filled(1024);
         finish(&mut d);
         assert_eq!(d.bucket_count(), 1024);
-        d.insert(k(1024), 1024); // used == size -> start growing
+        d.insert(&k(1024), 1024); // used == size -> start growing
         assert!(d.is_rehashing());
         assert_eq!(d.bucket_count(), 1024 + 2048);
         // Each operation moves at most one non-empty bucket.
@@ -1155,8 +1161,7 @@ mod tests {
             assert_eq!(d.get(&k(i)), Some(&i));
         }
         for i in 0..N {
-            let (key, v) = d.remove(&k(i)).unwrap();
-            assert_eq!((&*key, v), (&*k(i), i));
+            assert_eq!(d.remove(&k(i)), Some(i));
             if i % 10_007 == 0 {
                 assert_consistent(&d);
                 assert_eq!(d.get(&k(i)), None);
@@ -1238,7 +1243,7 @@ mod tests {
                     return;
                 }
                 for _ in 0..n {
-                    d.insert(k(next), next);
+                    d.insert(&k(next), next);
                     next += 1;
                 }
                 // Sometimes complete the migration, sometimes leave it running.
@@ -1287,7 +1292,7 @@ mod tests {
         // Growing migration in progress for the whole scan.
         let mut d = filled(4096);
         finish(&mut d);
-        d.insert(k(4096), 4096);
+        d.insert(&k(4096), 4096);
         assert!(d.is_rehashing() && d.ht[0].size() < d.ht[1].size());
         let seen = full_scan(&mut d, |_, _| {});
         assert!(d.is_rehashing());
@@ -1322,7 +1327,7 @@ mod tests {
         for n in [64, 1024, 8192] {
             let mut d = filled(n);
             finish(&mut d);
-            d.insert(k(n), n);
+            d.insert(&k(n), n);
             assert!(d.is_rehashing());
             let mut next = n + 1;
             let seen = full_scan(&mut d, |d, calls| {
@@ -1331,7 +1336,7 @@ mod tests {
                     return;
                 }
                 for _ in 0..(n / 64) {
-                    d.insert(k(next), next);
+                    d.insert(&k(next), next);
                     next += 1;
                 }
             });
@@ -1360,7 +1365,7 @@ mod tests {
                 }
                 if (calls / 8) % 2 == 0 {
                     for _ in 0..rng.random_range(0..400) {
-                        d.insert(k(next), next);
+                        d.insert(&k(next), next);
                         extra.push(next);
                         next += 1;
                     }
@@ -1425,7 +1430,7 @@ mod tests {
         // While a growing migration is in progress.
         let mut d = filled(512);
         finish(&mut d);
-        d.insert(k(512), 512);
+        d.insert(&k(512), 512);
         d.rehash_steps(100);
         assert!(d.is_rehashing());
         let mut hits = HashSet::new();
@@ -1474,7 +1479,7 @@ mod tests {
         // During a growing and during a shrinking migration.
         let mut d = filled(2048);
         finish(&mut d);
-        d.insert(k(2048), 2048);
+        d.insert(&k(2048), 2048);
         d.rehash_steps(300);
         assert!(d.is_rehashing());
         let mut total = 0;
@@ -1526,7 +1531,7 @@ mod tests {
     fn retain_during_rehash() {
         let mut d = filled(4096);
         finish(&mut d);
-        d.insert(k(4096), 4096);
+        d.insert(&k(4096), 4096);
         d.rehash_steps(500);
         assert!(d.is_rehashing());
         d.retain(|_, v| *v % 2 == 0);
@@ -1547,7 +1552,7 @@ mod tests {
         assert_eq!(keys.len(), 1000);
 
         for i in 1000..1100 {
-            d.insert(k(i), i);
+            d.insert(&k(i), i);
         }
         assert!(d.is_rehashing());
         assert_eq!(d.iter().count(), d.len());
@@ -1580,9 +1585,9 @@ mod tests {
             let key = format!("{}", rng.random_range(0..5000u32)).into_bytes();
             match rng.random_range(0..10) {
                 0..=4 => {
-                    assert_eq!(d.insert(key.clone().into_boxed_slice(), step), m.insert(key, step))
+                    assert_eq!(d.insert(&key, step), m.insert(key, step))
                 }
-                5..=7 => assert_eq!(d.remove(&key).map(|(_, v)| v), m.remove(&key)),
+                5..=7 => assert_eq!(d.remove(&key), m.remove(&key)),
                 8 => assert_eq!(d.get_mut(&key).map(|v| *v), m.get(&key).copied()),
                 _ => assert_eq!(d.get(&key), m.get(&key)),
             }
@@ -1603,17 +1608,17 @@ mod tests {
     fn drop_long_chains_without_recursion() {
         // Construct a pathological single chain by hand and drop it.
         let mut d: Dict<u8> = Dict::new();
-        d.insert(k(0), 0);
+        d.insert(&k(0), 0);
         let mut chain: Link<u8> = None;
         for i in 0..200_000 {
-            chain = Some(Box::new(Node { key: k(i + 1), value: 0, next: chain }));
+            chain = Some(Node::new(&k(i + 1), 0, chain));
         }
         d.ht[0].buckets[0] = chain;
         drop(d);
     }
 
-    /// Moves every key to a fresh box (safe code can do that for byte strings) and
-    /// counts the nodes it is offered, which it leaves in place.
+    /// Moves every entry it is offered to a fresh block (with the global allocator) and
+    /// counts them; boxes are left in place.
     #[derive(Default)]
     struct CopyKeys {
         nodes: usize,
@@ -1621,13 +1626,26 @@ mod tests {
 
     impl Relocate for CopyKeys {
         fn relocate<T>(&mut self, _b: &mut Box<T>) -> bool {
-            self.nodes += 1;
             false
         }
-        fn relocate_bytes(&mut self, b: &mut Box<[u8]>) -> bool {
-            let copy: Box<[u8]> = b.to_vec().into();
-            *b = copy;
-            true
+        fn relocate_bytes(&mut self, _b: &mut Box<[u8]>) -> bool {
+            false
+        }
+        #[allow(unsafe_code)]
+        unsafe fn relocate_block(
+            &mut self,
+            ptr: std::ptr::NonNull<u8>,
+            layout: std::alloc::Layout,
+        ) -> Option<std::ptr::NonNull<u8>> {
+            self.nodes += 1;
+            // SAFETY: a fresh block of the same layout gets the old one's bytes; the old
+            // block, which the caller gives up, is freed once with its own layout.
+            unsafe {
+                let new = std::ptr::NonNull::new(std::alloc::alloc(layout))?;
+                std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size());
+                std::alloc::dealloc(ptr.as_ptr(), layout);
+                Some(new)
+            }
         }
     }
 
@@ -1638,7 +1656,7 @@ mod tests {
             if rehashing {
                 // Grow past the load factor and leave the migration half done.
                 for i in 1000..1100 {
-                    d.insert(k(i), i);
+                    d.insert(&k(i), i);
                 }
                 assert!(d.is_rehashing());
             } else {
@@ -1659,7 +1677,7 @@ mod tests {
                 }
             }
             assert_eq!((entries, values, r.nodes), (d.len(), d.len(), d.len()));
-            // Every key box moved, so every entry counts as moved.
+            // Every entry moved, so every entry counts as moved.
             assert_eq!(moved, d.len());
             assert_consistent(&d);
             for i in 0..d.len() {

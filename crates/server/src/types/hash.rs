@@ -19,7 +19,8 @@
 //! The packed buffer and its shared values are [`Pairs`] (`pairs.rs`): a long value that
 //! many job hashes repeat, such as BullMQ's `opts`, is stored once.
 
-use crate::types::dict::Dict;
+use crate::memory::defrag::{relocate_dict, RelocateVec, NO_STEP};
+use crate::types::dict::{Dict, RelocateStep};
 use crate::types::pairs::{entry_size, Pairs};
 use rand::Rng;
 
@@ -76,7 +77,7 @@ impl Clone for HashValue {
             Repr::Table(d) => {
                 let mut copy = Dict::new();
                 for (k, v) in d.iter() {
-                    copy.insert(k.into(), v.clone());
+                    copy.insert(k, v.clone());
                 }
                 Repr::Table(Box::new(copy))
             }
@@ -217,7 +218,7 @@ impl HashValue {
         self.settle(limits, 0, entry_size(field, value));
         let created = match &mut self.repr {
             Repr::Packed(p) => p.set(field, value),
-            Repr::Table(d) => d.insert(field.into(), value.into()).is_none(),
+            Repr::Table(d) => d.insert(field, value.into()).is_none(),
         };
         if self.len() > limits.max_entries {
             self.mark_redis_table();
@@ -309,9 +310,41 @@ impl HashValue {
         if let Repr::Packed(p) = &self.repr {
             let mut d = Dict::new();
             for (k, val) in p.pairs.iter() {
-                d.insert(k.into(), val.into());
+                d.insert(k, val.into());
             }
             self.repr = Repr::Table(Box::new(d));
+        }
+    }
+}
+
+/// Active defragmentation hooks (see `memory/defrag.rs`).
+impl HashValue {
+    /// Offers the fixed blocks: the packed buffer, or the table's box.
+    pub fn defrag_fixed(&mut self, mv: &mut impl RelocateVec) -> bool {
+        match &mut self.repr {
+            Repr::Packed(p) => p.pairs.defrag(mv),
+            Repr::Table(d) => mv.relocate(d),
+        }
+    }
+
+    /// Fields the element walk covers (none for a packed hash, moved whole).
+    pub fn defrag_elements(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(_) => 0,
+            Repr::Table(d) => d.len(),
+        }
+    }
+
+    /// Offers up to `max` fields from `cursor` (the table's SCAN cursor).
+    pub fn defrag_elements_from(
+        &mut self,
+        mv: &mut impl RelocateVec,
+        cursor: u64,
+        max: usize,
+    ) -> RelocateStep {
+        match &mut self.repr {
+            Repr::Packed(_) => NO_STEP,
+            Repr::Table(d) => relocate_dict(d, mv, cursor, max, |mv, v| mv.relocate_bytes(v)),
         }
     }
 }

@@ -23,6 +23,8 @@
 //! an edit lands in it. Reads of a compressed chunk inflate it into a cache that lives
 //! until the next write.
 
+use crate::memory::defrag::{index_piece, RelocateVec};
+use crate::types::dict::RelocateStep;
 use crate::types::num;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -1130,6 +1132,47 @@ impl ListValue {
     }
 }
 
+/// Active defragmentation hooks (see `memory/defrag.rs`).
+impl ListValue {
+    /// Offers the fixed blocks: the chunk deque's buffer and the layout model's.
+    pub fn defrag_fixed(&mut self, mv: &mut impl RelocateVec) -> bool {
+        let layout = match &mut self.layout {
+            Layout::Quicklist(nodes) => mv.relocate_deque(nodes),
+            Layout::Listpack(_) => false,
+        };
+        layout | mv.relocate_deque(&mut self.chunks)
+    }
+
+    /// Chunks the element walk covers (the counterpart of Redis's quicklist nodes).
+    pub fn defrag_elements(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Offers up to `max` chunks from chunk index `cursor`: each one's buffer, or its
+    /// compressed form (box, data and any inflated cache).
+    pub fn defrag_elements_from(
+        &mut self,
+        mv: &mut impl RelocateVec,
+        cursor: u64,
+        max: usize,
+    ) -> RelocateStep {
+        let (piece, next) = index_piece(self.chunks.len(), cursor, max);
+        let mut step = RelocateStep { cursor: next, entries: 0, moved: 0 };
+        for c in self.chunks.range_mut(piece) {
+            let mut moved = mv.relocate_vec(&mut c.buf);
+            if let Some(z) = &mut c.zipped {
+                moved |= mv.relocate(z) | mv.relocate_bytes(&mut z.data);
+                if let Some(cache) = z.cache.get_mut() {
+                    moved |= mv.relocate_bytes(cache);
+                }
+            }
+            step.entries += 1;
+            step.moved += usize::from(moved);
+        }
+        step
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1394,6 +1437,46 @@ mod tests {
     /// A compressible element: a long repeated pattern with a varying prefix.
     fn elem(i: usize) -> Vec<u8> {
         format!("item:{:05}:{}", i % 1000, "abcdefgh".repeat(12)).into_bytes()
+    }
+
+    #[test]
+    fn defrag_moves_plain_and_compressed_chunks_and_keeps_contents() {
+        let mut l = ListValue::with_params(1, 256);
+        for i in 0..3_000 {
+            l.push(-2, &[&elem(i)], i % 4 == 0);
+        }
+        let zipped = zipped_chunks(&l);
+        assert!(zipped > 10);
+        // A read inflates an interior chunk's cache, which is offered too.
+        let middle = l.get(1_500).map(<[u8]>::to_vec);
+        let before = contents(&l);
+        let mut mv = crate::memory::defrag::Mover::always();
+        assert!(l.defrag_fixed(&mut mv));
+        let mut cursor = 0;
+        loop {
+            let step = l.defrag_elements_from(&mut mv, cursor, 5);
+            assert!(step.entries <= 5 && step.moved == step.entries);
+            cursor = step.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        // The two deques, then each chunk's buffer, or its box, data and inflated cache
+        // (reading the contents filled every cache).
+        let per_chunk = |c: &Chunk| match &c.zipped {
+            None => 1,
+            Some(z) => 2 + usize::from(z.cache.get().is_some()),
+        };
+        let blocks: usize = l.chunks.iter().map(per_chunk).sum();
+        assert!(blocks > 3 * zipped);
+        assert_eq!(mv.hits as usize, 2 + blocks);
+        assert_eq!(contents(&l), before);
+        assert_eq!(zipped_chunks(&l), zipped);
+        assert_eq!(l.get(1_500).map(<[u8]>::to_vec), middle);
+        // Still a working list: edits in moved chunks.
+        l.insert(-2, 1_000, b"new");
+        assert_eq!(l.get(1_000), Some(&b"new"[..]));
+        assert_eq!(l.pop(true), Some(Bytes::from(elem(2_996))));
     }
 
     #[test]

@@ -296,6 +296,14 @@ impl Drop for Pairs {
     }
 }
 
+impl Pairs {
+    /// Offers the buffer to the defragmenter. Only the buffer moves: the shared values it
+    /// names by address stay where they are, as other hashes name them too.
+    pub fn defrag(&mut self, mv: &mut impl crate::types::dict::Relocate) -> bool {
+        mv.relocate_bytes(&mut self.buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

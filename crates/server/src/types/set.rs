@@ -11,7 +11,8 @@
 //! intersection store uses. The thresholds are passed in as [`SetLimits`] at each change,
 //! because a `CONFIG SET` applies to existing keys from their next write on.
 
-use crate::types::dict::Dict;
+use crate::memory::defrag::{relocate_dict, RelocateVec, NO_STEP};
+use crate::types::dict::{Dict, RelocateStep};
 use crate::types::num;
 use rand::Rng;
 use std::borrow::Cow;
@@ -76,7 +77,7 @@ impl Clone for SetValue {
             Repr::Hashtable(d) => {
                 let mut copy = Dict::new();
                 for (k, _) in d.iter() {
-                    copy.insert(k.into(), ());
+                    copy.insert(k, ());
                 }
                 Repr::Hashtable(copy)
             }
@@ -185,7 +186,7 @@ impl SetValue {
     fn convert_to_hashtable(&mut self) {
         let mut d = Dict::new();
         for m in self.iter() {
-            d.insert(m.into_owned().into_boxed_slice(), ());
+            d.insert(&m, ());
         }
         self.repr = Repr::Hashtable(d);
     }
@@ -198,7 +199,7 @@ impl SetValue {
                 if d.contains_key(member) {
                     return false;
                 }
-                d.insert(member.into(), ());
+                d.insert(member, ());
                 true
             }
             Repr::Listpack(v) => {
@@ -252,7 +253,7 @@ impl SetValue {
     /// Inserts a member known to be absent, right after a conversion to hashtable.
     fn insert_new_into_hashtable(&mut self, member: &[u8]) {
         if let Repr::Hashtable(d) = &mut self.repr {
-            d.insert(member.into(), ());
+            d.insert(member, ());
         }
     }
 
@@ -379,6 +380,43 @@ impl SetValue {
         }
         ints.sort_unstable();
         self.repr = Repr::Intset(ints);
+    }
+}
+
+/// Active defragmentation hooks (see `memory/defrag.rs`).
+impl SetValue {
+    /// Offers the fixed blocks: an intset's or listpack's vector and a listpack's members
+    /// (a listpack is small, so it is moved whole).
+    pub fn defrag_fixed(&mut self, mv: &mut impl RelocateVec) -> bool {
+        match &mut self.repr {
+            Repr::Intset(v) => mv.relocate_vec(v),
+            Repr::Listpack(v) => {
+                let members = v.iter_mut().fold(false, |m, b| m | mv.relocate_bytes(b));
+                members | mv.relocate_vec(v)
+            }
+            Repr::Hashtable(_) => false,
+        }
+    }
+
+    /// Members the element walk covers (those of a hashtable).
+    pub fn defrag_elements(&self) -> usize {
+        match &self.repr {
+            Repr::Hashtable(d) => d.len(),
+            Repr::Intset(_) | Repr::Listpack(_) => 0,
+        }
+    }
+
+    /// Offers up to `max` members from `cursor` (the table's SCAN cursor).
+    pub fn defrag_elements_from(
+        &mut self,
+        mv: &mut impl RelocateVec,
+        cursor: u64,
+        max: usize,
+    ) -> RelocateStep {
+        match &mut self.repr {
+            Repr::Hashtable(d) => relocate_dict(d, mv, cursor, max, |_, _| false),
+            Repr::Intset(_) | Repr::Listpack(_) => NO_STEP,
+        }
     }
 }
 

@@ -14,6 +14,8 @@
 //! ones, and an emulation of the listpack byte size) because approximate trimming (`~`)
 //! removes whole nodes only, so the number of entries it removes is visible to clients.
 
+use crate::memory::defrag::{RelocateVec, NO_STEP};
+use crate::types::dict::RelocateStep;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -691,12 +693,79 @@ impl StreamValue {
     }
 }
 
+/// Active defragmentation hooks (see `memory/defrag.rs`). The tree nodes of the stream
+/// and of its groups are not offered: a `BTreeMap` cannot have its nodes moved from
+/// outside. What is offered is each node's entry buffer, the bulk of a stream's memory.
+impl StreamValue {
+    /// Nodes the element walk covers.
+    pub fn defrag_elements(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Offers the entry buffers of about `max` nodes, starting at the first node whose
+    /// master ID's milliseconds part is at least `cursor`. A piece always ends with all the
+    /// nodes of one millisecond (so the next piece can start at the following one), and the
+    /// returned cursor is that millisecond plus one, or 0 once the last node is covered.
+    pub fn defrag_elements_from(
+        &mut self,
+        mv: &mut impl RelocateVec,
+        cursor: u64,
+        max: usize,
+    ) -> RelocateStep {
+        let mut step = NO_STEP;
+        let from = StreamId { ms: cursor, seq: 0 };
+        let mut last_ms = None;
+        for (id, node) in self.nodes.range_mut(from..) {
+            if step.entries >= max.max(1) && last_ms != Some(id.ms) {
+                // `last_ms` is below this node's, so adding one cannot overflow.
+                step.cursor = last_ms.map_or(0, |ms| ms + 1);
+                return step;
+            }
+            last_ms = Some(id.ms);
+            step.entries += 1;
+            step.moved += usize::from(mv.relocate_vec(&mut node.buf));
+        }
+        step
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn fv(v: &str) -> Vec<Bytes> {
         vec![Bytes::from_static(b"f"), Bytes::copy_from_slice(v.as_bytes())]
+    }
+
+    #[test]
+    fn defrag_pieces_keep_each_millisecond_together() {
+        let mut s = StreamValue::new();
+        // 25 nodes of two entries in millisecond 5, then one node per millisecond 6..=15.
+        for seq in 0..50 {
+            s.append(StreamId { ms: 5, seq }, &fv(&format!("a{seq}")), 4096, 2);
+        }
+        for ms in 6..=15 {
+            s.append(StreamId { ms, seq: 0 }, &fv(&format!("b{ms}")), 4096, 1);
+        }
+        assert_eq!(s.defrag_elements(), 35);
+        let before: Vec<RawNode> = s.raw_nodes().collect();
+        let mut mv = crate::memory::defrag::Mover::always();
+        let mut pieces = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let step = s.defrag_elements_from(&mut mv, cursor, 3);
+            assert_eq!(step.moved, step.entries);
+            pieces.push((step.entries, step.cursor));
+            cursor = step.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        // The first piece goes past `max` to finish millisecond 5; then three at a time.
+        assert_eq!(pieces, [(25, 6), (3, 9), (3, 12), (3, 15), (1, 0)]);
+        assert_eq!(mv.hits, 35);
+        let after: Vec<RawNode> = s.raw_nodes().collect();
+        assert_eq!(format!("{before:?}"), format!("{after:?}"));
     }
 
     #[test]

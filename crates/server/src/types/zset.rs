@@ -10,7 +10,8 @@
 //! encodings only need rank-based primitives. Elements are ordered by score, then by member
 //! bytes; scores are never NaN (the command layer refuses NaN before it gets here).
 
-use crate::types::dict::Dict;
+use crate::memory::defrag::{index_piece, relocate_dict, RelocateVec, NO_STEP};
+use crate::types::dict::{Dict, RelocateStep};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -247,7 +248,7 @@ impl Big {
     fn from_sorted(items: impl Iterator<Item = (Box<[u8]>, f64)>) -> Big {
         let mut big = Big { list: SkipList::new(), dict: Dict::new() };
         for (m, s) in items {
-            big.dict.insert(m.clone(), s);
+            big.dict.insert(&m, s);
             big.list.insert(s, m);
         }
         big
@@ -387,7 +388,7 @@ impl ZSetValue {
                 v.insert(at, (member.into(), score));
             }
             Repr::Skiplist(b) => {
-                b.dict.insert(member.into(), score);
+                b.dict.insert(member, score);
                 b.list.insert(score, member.into());
             }
         }
@@ -402,7 +403,7 @@ impl ZSetValue {
                 Some(v.remove(i).1)
             }
             Repr::Skiplist(b) => {
-                let (_, s) = b.dict.remove(member)?;
+                let s = b.dict.remove(member)?;
                 b.list.delete(s, member);
                 Some(s)
             }
@@ -499,6 +500,68 @@ impl ZSetValue {
             }
             Repr::Skiplist(b) => b.dict.scan(cursor, |m, s| f(m, *s)),
         }
+    }
+}
+
+/// Marks a zset element-walk cursor as being in the table phase (the skiplist's nodes come
+/// first, by index; a table's SCAN cursor never uses the top bit).
+const TABLE_PHASE: u64 = 1 << 63;
+
+/// Active defragmentation hooks (see `memory/defrag.rs`). The skiplist links its nodes by
+/// index into one vector, so any block of it can move without fixing up pointers.
+impl ZSetValue {
+    /// Offers the fixed blocks: a listpack's vector and members (a listpack is small, so
+    /// it is moved whole), or the skiplist's box and its vectors of nodes and free slots.
+    pub fn defrag_fixed(&mut self, mv: &mut impl RelocateVec) -> bool {
+        match &mut self.repr {
+            Repr::Listpack(v) => {
+                let members = v.iter_mut().fold(false, |m, (b, _)| m | mv.relocate_bytes(b));
+                members | mv.relocate_vec(v)
+            }
+            Repr::Skiplist(big) => {
+                mv.relocate(big)
+                    | mv.relocate_vec(&mut big.list.nodes)
+                    | mv.relocate_vec(&mut big.list.free)
+            }
+        }
+    }
+
+    /// Elements the element walk covers (a skiplist's).
+    pub fn defrag_elements(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(_) => 0,
+            Repr::Skiplist(big) => big.list.len,
+        }
+    }
+
+    /// Offers up to `max` elements from `cursor`: first each skiplist node's member and
+    /// links (`cursor` = node index), then the member table (`TABLE_PHASE` | its cursor).
+    pub fn defrag_elements_from(
+        &mut self,
+        mv: &mut impl RelocateVec,
+        cursor: u64,
+        max: usize,
+    ) -> RelocateStep {
+        let Repr::Skiplist(big) = &mut self.repr else {
+            return NO_STEP;
+        };
+        if cursor & TABLE_PHASE != 0 {
+            let mut step =
+                relocate_dict(&mut big.dict, mv, cursor & !TABLE_PHASE, max, |_, _| false);
+            if step.cursor != 0 {
+                step.cursor |= TABLE_PHASE;
+            }
+            return step;
+        }
+        let (piece, next) = index_piece(big.list.nodes.len(), cursor, max);
+        let cursor = if next == 0 { TABLE_PHASE } else { next };
+        let mut step = RelocateStep { cursor, entries: 0, moved: 0 };
+        for n in &mut big.list.nodes[piece] {
+            step.entries += 1;
+            step.moved +=
+                usize::from(mv.relocate_bytes(&mut n.member) | mv.relocate_vec(&mut n.links));
+        }
+        step
     }
 }
 
