@@ -85,9 +85,9 @@ fn usage(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let Some((k, entry)) = ctx.srv.ks.db(db).dict().get_key_value(&key) else {
         return Ok(Frame::Null);
     };
-    // The table node holds the entry inline, with the key's pointer and the chain link.
-    let node = std::mem::size_of::<crate::keyspace::Entry>() + 3 * std::mem::size_of::<usize>();
-    let bytes = size_class(node) + size_class(k.len()) + entry.value.heap_size();
+    // The table entry is one block: chain link, entry and key bytes.
+    let node = crate::types::dict::Dict::<crate::keyspace::Entry>::entry_block(k.len());
+    let bytes = size_class(node) + entry.value.heap_size();
     Ok(Frame::Integer(i64::try_from(bytes).unwrap_or(i64::MAX)))
 }
 

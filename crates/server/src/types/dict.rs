@@ -263,6 +263,12 @@ impl<V> Dict<V> {
         self.ht[0].size() + self.ht[1].size()
     }
 
+    /// Bytes of the block an entry with a key of `key_len` bytes takes (before the
+    /// allocator rounds it up to its size class).
+    pub fn entry_block(key_len: usize) -> usize {
+        Node::<V>::block_size(key_len)
+    }
+
     /// Approximate heap bytes owned by the table structure itself: the bucket
     /// arrays, the nodes (which embed `V` inline) and the key bytes. Heap
     /// memory owned *by* the values is not counted.

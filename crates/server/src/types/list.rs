@@ -874,6 +874,11 @@ impl ListValue {
                 if let Some(c) = end {
                     c.seal();
                 }
+                // Most lists (a job's logs, small queues) never need a second chunk: the
+                // first gets a deque of exactly one slot instead of the default four.
+                if self.chunks.is_empty() {
+                    self.chunks.reserve_exact(1);
+                }
                 if front {
                     self.chunks.push_front(Chunk::single(v));
                 } else {

@@ -70,11 +70,12 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::List(v) => v.heap_size(),
+            // The boxed variants also own their box.
+            Value::List(v) => std::mem::size_of::<ListValue>() + v.heap_size(),
             Value::Hash(v) => v.heap_size(),
-            Value::Set(v) => v.heap_size(),
+            Value::Set(v) => std::mem::size_of::<SetValue>() + v.heap_size(),
             Value::ZSet(v) => v.heap_size(),
-            Value::Stream(v) => v.heap_size(),
+            Value::Stream(v) => std::mem::size_of::<StreamValue>() + v.heap_size(),
         }
     }
 }

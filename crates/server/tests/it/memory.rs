@@ -623,3 +623,41 @@ fn kept_arguments_do_not_pin_the_read_buffer() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// MEMORY USAGE against what the allocator really handed out: 20,000 keys of one shape
+/// (small strings, job-like hashes, short lists) grow used_memory by about N times one
+/// key's MEMORY USAGE, the rest being the table's buckets (8 to 16 bytes a key).
+#[test]
+fn memory_usage_matches_the_allocation() {
+    let keel = start_keel(&["--appendonly", "no"]);
+    let mut c = Conn::new(keel.port);
+    const N: usize = 20_000;
+    let shapes: [(&str, fn(&mut Conn, &str, usize)); 3] = [
+        ("str", |c, k, i| {
+            c.cmd(&[b"SET", k.as_bytes(), format!("v-{i:08}").as_bytes()]);
+        }),
+        ("job", |c, k, i| {
+            let data =
+                format!("{{\"orderId\":\"ord-{i:08}\",\"email\":\"customer{i}@example.com\"}}");
+            c.cmd(&[b"HSET", k.as_bytes(), b"name", b"send-invoice", b"data", data.as_bytes()]);
+            c.cmd(&[b"HSET", k.as_bytes(), b"timestamp", b"1764370000000", b"delay", b"0"]);
+        }),
+        ("list", |c, k, i| {
+            c.cmd(&[b"RPUSH", k.as_bytes(), i.to_string().as_bytes(), b"b", b"c"]);
+        }),
+    ];
+    for (shape, add) in shapes {
+        let before = info_num(&mut c, "memory", "used_memory");
+        for i in 0..N {
+            add(&mut c, &format!("{shape}:{i}"), i);
+        }
+        let grown = (info_num(&mut c, "memory", "used_memory") - before) as f64 / N as f64;
+        let key = format!("{shape}:{}", N / 2);
+        let usage = int(&c.cmd(&[b"MEMORY", b"USAGE", key.as_bytes()])) as f64;
+        println!("{shape}: MEMORY USAGE {usage}, allocated {grown:.1} bytes per key");
+        assert!(
+            usage <= grown && grown <= usage + 24.0,
+            "{shape}: MEMORY USAGE {usage} against {grown:.1} bytes per key allocated"
+        );
+    }
+}

@@ -67,6 +67,11 @@ impl<V> Node<V> {
         }
     }
 
+    /// Bytes of the block for a key of `len` bytes.
+    pub fn block_size(len: usize) -> usize {
+        Self::layout(len).size()
+    }
+
     /// A node holding `key` and `value`, linked in front of `next`.
     pub fn new(key: &[u8], value: V, next: Link<V>) -> Node<V> {
         let layout = Self::layout(key.len());
