@@ -624,6 +624,9 @@ fn kept_arguments_do_not_pin_the_read_buffer() {
     }
 }
 
+/// Adds key number `i` under the given name.
+type AddKey = fn(&mut Conn, &str, usize);
+
 /// MEMORY USAGE against what the allocator really handed out: 20,000 keys of one shape
 /// (small strings, job-like hashes, short lists) grow used_memory by about N times one
 /// key's MEMORY USAGE, the rest being the table's buckets (8 to 16 bytes a key).
@@ -632,7 +635,7 @@ fn memory_usage_matches_the_allocation() {
     let keel = start_keel(&["--appendonly", "no"]);
     let mut c = Conn::new(keel.port);
     const N: usize = 20_000;
-    let shapes: [(&str, fn(&mut Conn, &str, usize)); 3] = [
+    let shapes: [(&str, AddKey); 3] = [
         ("str", |c, k, i| {
             c.cmd(&[b"SET", k.as_bytes(), format!("v-{i:08}").as_bytes()]);
         }),
