@@ -955,6 +955,25 @@ impl ListValue {
         })
     }
 
+    /// When `cut(node, offset)` says the model node holding element `i` must be cut there:
+    /// that node's index, its elements before `i`, and those after the `skip` elements at
+    /// `i` (1 when `i` is replaced, 0 when a new element goes before it).
+    fn cut_at(
+        &self,
+        i: usize,
+        skip: usize,
+        cut: impl Fn(&Node, usize) -> bool,
+    ) -> Option<(usize, Option<Node>, Option<Node>)> {
+        let Layout::Quicklist(nodes) = &self.layout else { return None };
+        let (n, off) = Self::node_of(nodes, i)?;
+        let node = &nodes[n];
+        if !cut(node, off) {
+            return None;
+        }
+        let after = node.count - off - skip;
+        Some((n, self.part(i - off, off), self.part(i + skip, after)))
+    }
+
     /// Replaces model node `n` with `parts`, head first (the missing ones left out).
     fn replace_node(nodes: &mut VecDeque<Node>, n: usize, parts: [Option<Node>; 3]) {
         nodes.remove(n);
@@ -970,18 +989,8 @@ impl ListValue {
         self.grow_check(fill, &[v]);
         // A large element replacing one of several in a packed node splits the node around
         // it, the element getting a plain node of its own.
-        let split = match &self.layout {
-            Layout::Quicklist(nodes) => match Self::node_of(nodes, i) {
-                Some((n, off))
-                    if !nodes[n].plain && nodes[n].count > 1 && is_large(fill, v.len()) =>
-                {
-                    let after = nodes[n].count - off - 1;
-                    Some((n, self.part(i - off, off), self.part(i + 1, after)))
-                }
-                _ => None,
-            },
-            Layout::Listpack(_) => None,
-        };
+        let split =
+            self.cut_at(i, 1, |node, _| !node.plain && node.count > 1 && is_large(fill, v.len()));
         self.cool();
         match (&mut self.layout, split) {
             (Layout::Quicklist(nodes), Some((n, left, right))) => {
@@ -1017,16 +1026,7 @@ impl ListValue {
         self.grow_check(fill, &[v]);
         // Inside a full node, the node splits around the new element, which gets its own
         // node.
-        let split = match &self.layout {
-            Layout::Quicklist(nodes) => match Self::node_of(nodes, i) {
-                Some((n, off)) if off > 0 && !nodes[n].allows(fill, v) => {
-                    let after = nodes[n].count - off;
-                    Some((n, self.part(i - off, off), self.part(i, after)))
-                }
-                _ => None,
-            },
-            Layout::Listpack(_) => None,
-        };
+        let split = self.cut_at(i, 0, |node, off| off > 0 && !node.allows(fill, v));
         self.cool();
         match (&mut self.layout, split) {
             (Layout::Quicklist(nodes), Some((n, left, right))) => {
