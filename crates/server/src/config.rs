@@ -244,7 +244,7 @@ params! {
     IoThreads => "io-threads", Kind::Int { min: 1, max: 128 }, "1", IMMUTABLE | NOT_IN_EFFECT;
     IoThreadsDoReads => "io-threads-do-reads", Kind::Bool, "no", IMMUTABLE | NOT_IN_EFFECT;
     JemallocBgThread => "jemalloc-bg-thread", Kind::Bool, "yes", NOT_IN_EFFECT;
-    KeyLoadDelay => "key-load-delay", Kind::Int { min: -I32 - 1, max: I32 }, "0", HIDDEN | NOT_IN_EFFECT;
+    KeyLoadDelay => "key-load-delay", Kind::Int { min: -I32 - 1, max: I32 }, "0", HIDDEN;
     LatencyMonitorThreshold => "latency-monitor-threshold", Kind::Int { min: 0, max: I64 }, "0", 0;
     LatencyTracking => "latency-tracking", Kind::Bool, "yes", 0;
     LatencyTrackingInfoPercentiles => "latency-tracking-info-percentiles", Kind::Percentiles, "50 99 99.9", 0;
@@ -257,7 +257,7 @@ params! {
     LfuLogFactor => "lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10", 0;
     ListCompressDepth => "list-compress-depth", Kind::Int { min: 0, max: I32 }, "0", 0;
     ListMaxListpackSize => "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: -I32 - 1, max: I32 }, "-2", 0;
-    LoadingProcessEventsIntervalBytes => "loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152", HIDDEN | NOT_IN_EFFECT;
+    LoadingProcessEventsIntervalBytes => "loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152", HIDDEN;
     LocaleCollate => "locale-collate", Kind::Str, "", NOT_IN_EFFECT;
     Logfile => "logfile", Kind::Str, "", IMMUTABLE;
     Loglevel => "loglevel", Kind::Enum(LOGLEVELS), "notice", 0;

@@ -1,10 +1,11 @@
 //! Dispatch: from an argument vector to a reply.
 //!
 //! Every generic check happens here, in Redis's order, driven by the command table:
-//! lookup (unknown command / subcommand), arity, authentication. Then the handler runs with
-//! one time snapshot; its duration and outcome feed `INFO commandstats` and
-//! `INFO errorstats`; a write that changed the dataset is handed to the persistence stage.
-//! Clients, EXEC, scripts and AOF replay all come through [`execute`].
+//! lookup (unknown command / subcommand), arity, authentication, ..., `-LOADING`, `-BUSY`.
+//! Then the handler runs with one time snapshot; its duration and outcome feed
+//! `INFO commandstats` and `INFO errorstats`; a write that changed the dataset is handed to
+//! the persistence stage. Clients, EXEC, scripts and AOF replay all come through
+//! [`execute`].
 
 use crate::args::Args;
 use crate::blocking::BlockedState;
@@ -139,6 +140,10 @@ pub fn execute(
         }
     });
     let refused = refused.and_then(|()| crate::acl::gate(srv, clients, cid, &resolved, &argv));
+    // While the dataset loads at start-up, clients only reach commands flagged `loading`
+    // (INFO, CONFIG, CLIENT, AUTH, ...); Redis checks this just before the busy gate.
+    let refused = refused
+        .and_then(|()| crate::loading::gate(srv, &clients[cid], resolved.spec.has(flags::LOADING)));
     // While a script is past busy-reply-threshold, other clients only reach allow_busy
     // commands (SCRIPT KILL, SHUTDOWN NOSAVE, AUTH, ...).
     let refused = refused.and_then(|()| srv.busy.refuse(cid, resolved.spec.has(flags::ALLOW_BUSY)));
@@ -146,9 +151,9 @@ pub fn execute(
         crate::rdb::save::refuse_write(srv, resolved.spec.has(flags::WRITE), resolved.spec.name)
     });
     // Over maxmemory: evict by policy, else refuse what may grow memory (not while a busy
-    // script is running: nothing may change under it).
+    // script is running: nothing may change under it; nor while loading, as in Redis).
     let refused = refused.and_then(|()| {
-        if srv.busy.running.is_some() {
+        if srv.busy.running.is_some() || srv.loading.active {
             return Ok(());
         }
         crate::memory::evict::gate(srv, clients, cid, &resolved, &argv, now)

@@ -77,6 +77,8 @@ pub enum CmdError {
     MaxClients,
     /// `ERR Errors trying to SHUTDOWN. Check logs.`
     ShutdownFailed,
+    /// `LOADING Redis is loading the dataset in memory` (start-up load in progress)
+    Loading,
     /// Any other error whose full text (code first, no `-`, no CRLF) is fixed at compile time.
     Static(&'static str),
     /// An error whose text is built at run time (config validation, unknown options).
@@ -151,6 +153,7 @@ impl CmdError {
             NoSuchClient => "ERR No such client".into(),
             MaxClients => "ERR max number of clients reached".into(),
             ShutdownFailed => "ERR Errors trying to SHUTDOWN. Check logs.".into(),
+            Loading => "LOADING Redis is loading the dataset in memory".into(),
             Static(s) => (*s).into(),
             Dynamic(s) => return s.clone(),
         };

@@ -115,7 +115,7 @@ impl EventLoop {
         srv.port = port;
         let metrics = Metrics::bind(&srv, poll.registry())?;
         let dups = listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
-        srv.busy.set_net(poll.registry().try_clone()?, dups);
+        srv.service.set_net(poll.registry().try_clone()?, dups);
         srv.propagation
             .set_waker(std::sync::Arc::new(mio::Waker::new(poll.registry(), AOF_TOKEN)?));
         Ok(EventLoop {
@@ -219,15 +219,7 @@ impl EventLoop {
         self.srv.propagation.flush_sync(&self.srv.log);
         self.gate.release_all(&mut self.clients);
         self.flush_all_replies();
-        if let Some(path) = &self.unix_path {
-            self.srv.log.notice("Removing the unix socket file.");
-            let _ = std::fs::remove_file(path);
-        }
-        let pidfile = self.srv.config.str(P::Pidfile).to_string();
-        if !pidfile.is_empty() {
-            self.srv.log.notice("Removing the pid file.");
-            let _ = std::fs::remove_file(pidfile);
-        }
+        remove_runtime_files(&self.srv, self.unix_path.as_deref());
         self.srv.log.warning("Redis is now ready to exit, bye bye...");
         true
     }
@@ -362,8 +354,9 @@ impl EventLoop {
     /// After every command: serve clients blocked on keys the command made ready, and
     /// deliver replies to clients unblocked by CLIENT UNBLOCK.
     fn after_command(&mut self) {
-        // Clients a long script's busy service answered and could not finish writing to.
-        for cid in std::mem::take(&mut self.srv.busy.served) {
+        // Clients the network service (busy script, start-up loading) answered and could
+        // not finish writing to.
+        for cid in std::mem::take(&mut self.srv.service.served) {
             self.mark_write(cid);
         }
         // Bounded: each round serves what the previous one made ready (BLMOVE chains).
@@ -755,6 +748,19 @@ impl EventLoop {
                 self.process_input(cid);
             }
         }
+    }
+}
+
+/// On exit: removes the unix socket file (if one was bound) and the pid file.
+pub fn remove_runtime_files(srv: &Server, unix_path: Option<&str>) {
+    if let Some(path) = unix_path {
+        srv.log.notice("Removing the unix socket file.");
+        let _ = std::fs::remove_file(path);
+    }
+    let pidfile = srv.config.str(P::Pidfile);
+    if !pidfile.is_empty() {
+        srv.log.notice("Removing the pid file.");
+        let _ = std::fs::remove_file(pidfile);
     }
 }
 

@@ -243,7 +243,7 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
     fields(
         &mut out,
         &[
-            ("loading", z()),
+            ("loading", u8::from(ctx.srv.loading.active).to_string()),
             ("async_loading", z()),
             ("current_cow_peak", z()),
             ("current_cow_size", z()),
@@ -281,7 +281,10 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
             ("module_fork_last_cow_size", z()),
         ],
     );
-    if aof.log.is_some() {
+    // While the AOF loads it is not open yet (aof_enabled:0), but Redis already shows its
+    // sizes, from the configuration.
+    let aof_configured = ctx.srv.loading.active && ctx.srv.config.bool(P::Appendonly);
+    if aof.log.is_some() || aof_configured {
         fields(
             &mut out,
             &[
@@ -294,6 +297,8 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
             ],
         );
     }
+    // The start-up load's progress, after the AOF fields as in Redis.
+    fields(&mut out, &crate::loading::info_fields(ctx.srv));
     out
 }
 

@@ -27,6 +27,7 @@ pub mod glob;
 pub mod info;
 pub mod keyspace;
 pub mod latency;
+pub mod loading;
 pub mod log;
 pub mod memory;
 pub mod metrics;

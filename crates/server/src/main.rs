@@ -64,13 +64,15 @@ fn main() {
     }
     keel_server::memory::startup_checks(&el.srv);
     el.srv.log.warning("Server initialized");
+    // The listeners are bound: clients connecting during the load are served by the
+    // loaders (`-LOADING`), in the event loop's client table.
     if el.srv.config.bool(keel_server::config::P::Appendonly) {
-        if let Err(e) = keel_server::aof::load::start(&mut el.srv) {
+        if let Err(e) = keel_server::aof::load::start(&mut el.srv, &mut el.clients) {
             el.srv.log.warning(&e);
             std::process::exit(1);
         }
     }
-    if let Err(e) = keel_server::rdb::save::load_at_startup(&mut el.srv) {
+    if let Err(e) = keel_server::rdb::save::load_at_startup(&mut el.srv, &mut el.clients) {
         el.srv.log.warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         std::process::exit(1);
     }

@@ -94,8 +94,12 @@ pub struct Server {
     pub scripting: crate::scripting::Scripting,
     /// RDB snapshot state (saves, background save, last load).
     pub rdb: crate::rdb::save::Persistence,
-    /// The running script and the busy-script network service.
+    /// The running script, for the busy-script gate.
     pub busy: crate::scripting::busy::Busy,
+    /// The network service run while a busy script or the start-up load holds the thread.
+    pub service: crate::net::service::Service,
+    /// Start-up loading progress, for the `-LOADING` gate and INFO.
+    pub loading: crate::loading::Loading,
     /// Memory accounting, eviction state and the warning flag.
     pub memory: crate::memory::Memory,
     /// Latency monitor events, per-command histograms and the slow log.
@@ -158,6 +162,8 @@ impl Server {
             scripting: crate::scripting::Scripting::default(),
             rdb: crate::rdb::save::Persistence::default(),
             busy: crate::scripting::busy::Busy::default(),
+            service: crate::net::service::Service::default(),
+            loading: crate::loading::Loading::default(),
             memory: crate::memory::Memory::new(),
             latency: crate::latency::Latency::default(),
             monitors: crate::monitor::Monitors::default(),

@@ -52,7 +52,7 @@ fn real_redis_seeds_are_accepted() {
     let corpus = fuzz_dir().join("corpus");
     let rdb = std::fs::read(corpus.join("rdb/redis-all-types.bin")).unwrap();
     let mut srv = keel_server::server::Server::new(Default::default());
-    let info = keel_server::rdb::file::load_bytes(&mut srv, &rdb).unwrap();
+    let info = keel_server::rdb::file::load_bytes(&mut srv, &rdb, None).unwrap();
     assert_eq!(info.keys_loaded, 16);
     let manifest = std::fs::read(corpus.join("aof/redis-manifest.txt")).unwrap();
     keel_server::aof::manifest::Manifest::parse(&manifest).unwrap();

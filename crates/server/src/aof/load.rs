@@ -8,12 +8,9 @@
 //! `aof-load-truncated yes` the file is truncated to the last whole command and loading
 //! goes on, as Redis does; anywhere else a damaged file stops start-up.
 //!
-//! Loading (this replay, or an RDB file) ends before the event loop first polls, so no
-//! client is served meanwhile: connections wait in the listen backlog and are answered once
-//! the data is in, where Redis accepts them during the load and answers `-LOADING`. Keel
-//! therefore never shows `loading:1` in INFO. Serving during the load needs the loop's
-//! client table in the loader (as the busy-script service has it), which is left for later;
-//! the restart bench (`bench/snapshot-memory`) keeps the wait short instead.
+//! The fake client lives in the event loop's client table during replay (removed after),
+//! so the clients that connect meanwhile, served between commands with `-LOADING` (see
+//! `loading.rs`), keep the keys the loop knows them by.
 
 use super::manifest::{self, FileInfo, FileType, Manifest};
 use super::AofStats;
@@ -96,14 +93,15 @@ pub fn fuzz_read_commands(data: &[u8]) {
     }
 }
 
-/// Replays the commands of one file. `last` says whether a truncated tail is tolerable.
+/// Replays the commands of one file and returns its length. `last` says whether a
+/// truncated tail is tolerable.
 fn replay_file(
     srv: &mut Server,
     clients: &mut Slab<Client>,
     cid: usize,
     path: &Path,
     last: bool,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let data = std::fs::read(path).map_err(|e| {
         format!("Fatal error: can't open the append log file {name} for reading: {e}")
@@ -113,7 +111,7 @@ fn replay_file(
         // An RDB BASE (aof-use-rdb-preamble), or Redis 6's single file: an RDB preamble
         // followed by commands.
         srv.log.notice("Reading RDB base file on AOF loading...");
-        let info = crate::rdb::file::load_bytes(srv, &data).map_err(|(off, why)| {
+        let info = crate::rdb::file::load_bytes(srv, &data, Some(clients)).map_err(|(off, why)| {
             format!("Bad file format reading the RDB part of the append only file {name} at offset {off}: {why}")
         })?;
         crate::rdb::save::log_load(srv, &info);
@@ -139,12 +137,13 @@ fn replay_file(
                     before_multi = None;
                 }
                 pos = next;
+                crate::loading::step(srv, Some(clients), pos);
             }
             Err(stop) => break Some(stop),
         }
     };
     let cut = match (stop, before_multi) {
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(data.len()),
         (Some(ParseStop::BadFormat(at)), _) => {
             return Err(format!(
                 "Bad file format reading the append only file {name} at offset {at}: make a backup of your AOF file, then use ./keel-check-aof --fix <filename.manifest>"
@@ -175,7 +174,7 @@ fn replay_file(
         return Err(format!("Error truncating the AOF file {name}: {e}"));
     }
     srv.log.warning(&format!("AOF {name} loaded anyway because aof-load-truncated is enabled"));
-    Ok(())
+    Ok(data.len())
 }
 
 /// Redis 6's single `appendonly.aof` in `dir`'s place: moved into a new AOF directory as
@@ -208,16 +207,24 @@ pub fn read_manifest(dir: &Path, prefix: &str) -> Result<Option<Manifest>, Strin
     }
 }
 
-/// Replays every file the manifest lists, BASE first.
-fn replay(srv: &mut Server, dir: &Path, m: &Manifest) -> Result<(), String> {
+/// Replays every file the manifest lists, BASE first, as the fake client in `clients`.
+fn replay(
+    srv: &mut Server,
+    clients: &mut Slab<Client>,
+    dir: &Path,
+    m: &Manifest,
+) -> Result<(), String> {
     let started = Instant::now();
-    let mut clients = Slab::new();
     let now = srv.now_ms();
     let mut fake = Client::new(u64::MAX, None, String::new(), String::new(), -1, now);
     fake.authenticated = true;
     let cid = clients.insert(fake);
-    srv.ks.loading = true;
     let files: Vec<&FileInfo> = m.base.iter().chain(&m.incrs).collect();
+    let total = files.iter().map(|f| std::fs::metadata(dir.join(&f.name)).map_or(0, |md| md.len()));
+    // Replay goes through dispatch: its calls are not the clients' (Redis counts none), so
+    // they are counted apart and dropped at the end.
+    crate::loading::begin(srv, total.sum(), true);
+    srv.ks.loading = true;
     let mut result = Ok(());
     for (i, f) in files.iter().enumerate() {
         let t = Instant::now();
@@ -226,9 +233,12 @@ fn replay(srv: &mut Server, dir: &Path, m: &Manifest) -> Result<(), String> {
             result = Err(format!("The AOF file {} doesn't exist", f.name));
             break;
         }
-        if let Err(e) = replay_file(srv, &mut clients, cid, &path, i + 1 == files.len()) {
-            result = Err(e);
-            break;
+        match replay_file(srv, clients, cid, &path, i + 1 == files.len()) {
+            Ok(len) => crate::loading::file_done(srv, len),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
         let what = if f.kind == FileType::Base { "base" } else { "incr" };
         srv.log.notice(&format!(
@@ -238,8 +248,8 @@ fn replay(srv: &mut Server, dir: &Path, m: &Manifest) -> Result<(), String> {
         ));
     }
     srv.ks.loading = false;
-    // Replay went through dispatch: its calls are not the clients' (Redis counts none).
-    srv.stats.reset();
+    clients.remove(cid);
+    crate::loading::end(srv);
     srv.ks.stats = Default::default();
     result?;
     if !files.is_empty() {
@@ -251,22 +261,22 @@ fn replay(srv: &mut Server, dir: &Path, m: &Manifest) -> Result<(), String> {
     Ok(())
 }
 
-/// Start-up with `appendonly yes`: migrate, load, then open the log (creating a BASE from
-/// the current dataset when there was no AOF). The caller exits on error, as Redis does.
-pub fn start(srv: &mut Server) -> Result<(), String> {
+/// Start-up with `appendonly yes`: migrate, load (serving `clients` meanwhile), then open
+/// the log (creating a BASE from the current dataset when there was no AOF). The caller
+/// exits on error, as Redis does.
+pub fn start(srv: &mut Server, clients: &mut Slab<Client>) -> Result<(), String> {
     let dir = PathBuf::from(srv.config.str(P::Appenddirname));
     let prefix = srv.config.str(P::Appendfilename).to_string();
     let mut m = match migrate_old_file(srv, &dir, &prefix)? {
         Some(m) => m,
         None => read_manifest(&dir, &prefix)?.unwrap_or_default(),
     };
-    replay(srv, &dir, &m)?;
+    replay(srv, clients, &dir, &m)?;
     let rdb = crate::rdb::save::rdb_path(srv);
     if m.base.is_none() && m.incrs.is_empty() && rdb.exists() {
         // No AOF yet but a snapshot: Keel turns the AOF on by default, so a server that
         // ran with RDB only starts from its data (the first BASE is written from it).
-        let info = crate::rdb::file::load_file(srv, &rdb)?;
-        crate::rdb::save::log_load(srv, &info);
+        crate::rdb::save::load_serving(srv, &rdb, clients)?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create AOF directory: {e}"))?;
     let mut stats = AofStats::default();

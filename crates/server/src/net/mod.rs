@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod listener;
+pub mod service;
 pub mod tls;
 
 use crate::config::P;
@@ -18,9 +19,9 @@ use std::time::Duration;
 pub const CLIENT_BASE: usize = 64;
 
 /// Accepts every pending connection on `listener`, registering each with `registry` under
-/// the client token scheme. Shared by the event loop and the busy-script service, which
-/// keeps accepting while a long script runs (a SCRIPT KILL usually comes on a new
-/// connection).
+/// the client token scheme. Shared by the event loop and the network service, which keeps
+/// accepting while a long script runs (a SCRIPT KILL usually comes on a new connection) or
+/// the dataset loads.
 pub fn accept_clients(
     srv: &mut Server,
     clients: &mut Slab<Client>,

@@ -13,7 +13,9 @@ use crate::config::P;
 use crate::keyspace::access::AccessPolicy;
 use crate::keyspace::snapshot::{KeyWriter, Output, Owner, Trailer, Writer};
 use crate::keyspace::Entry;
+use crate::net::client::Client;
 use crate::server::Server;
+use slab::Slab;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -164,16 +166,26 @@ pub fn finish_now(srv: &mut Server, writer: Writer) -> std::io::Result<u64> {
 
 /// Loads the RDB file at `path` into `srv` (keys are added to what is there; a key
 /// already present is an error). On error, a message naming the file and the offset.
-pub fn load_file(srv: &mut Server, path: &Path) -> Result<LoadInfo, String> {
+/// `clients` (at start-up) are served while it loads, see `loading.rs`.
+pub fn load_file(
+    srv: &mut Server,
+    path: &Path,
+    clients: Option<&mut Slab<Client>>,
+) -> Result<LoadInfo, String> {
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    load_bytes(srv, &data).map_err(|(off, why)| {
+    load_bytes(srv, &data, clients).map_err(|(off, why)| {
         format!("{} at offset {off} of {}: {why}", path.display(), data.len())
     })
 }
 
 /// Loads RDB bytes into `srv`; on error, the offset and what was wrong there (the keys read
-/// before it stay: the callers stop the server or empty the keyspace on error).
-pub fn load_bytes(srv: &mut Server, data: &[u8]) -> Result<LoadInfo, (usize, String)> {
+/// before it stay: the callers stop the server or empty the keyspace on error). After each
+/// key, [`crate::loading::step`] applies `key-load-delay` and serves `clients` when due.
+pub fn load_bytes(
+    srv: &mut Server,
+    data: &[u8],
+    mut clients: Option<&mut Slab<Client>>,
+) -> Result<LoadInfo, (usize, String)> {
     let start = Instant::now();
     let mut info = LoadInfo::default();
     let bad = |off: usize, e: ReadError| match e {
@@ -270,7 +282,18 @@ pub fn load_bytes(srv: &mut Server, data: &[u8]) -> Result<LoadInfo, (usize, Str
             Ok(true)
         };
         match step(&mut r) {
-            Ok(true) => {}
+            Ok(true) if value::is_value_type(op) => {
+                // What INFO shows while loading: Redis updates the key counts as it goes,
+                // and a load is no change to save.
+                srv.rdb.last_load = (info.keys_loaded, info.keys_expired);
+                srv.ks.dirty = dirty;
+                crate::loading::step(srv, clients.as_deref_mut(), 9 + r.pos());
+            }
+            Ok(true) => {
+                if op == OP_AUX && srv.loading.active {
+                    srv.loading.rdb_used_mem = info.used_mem.unwrap_or(0).max(0) as u64;
+                }
+            }
             Ok(false) => break,
             Err(e) => {
                 srv.ks.dirty = dirty;
@@ -338,7 +361,7 @@ mod tests {
         let mut srv = server_with_keys();
         let bytes = snapshot(&mut srv);
         let mut back = Server::new(Config::default());
-        let info = load_bytes(&mut back, &bytes).unwrap();
+        let info = load_bytes(&mut back, &bytes, None).unwrap();
         assert_eq!(info.keys_loaded, 50);
         assert_eq!(info.bytes, bytes.len());
         for db in 0..3 {
@@ -354,13 +377,13 @@ mod tests {
         let bytes = snapshot(&mut srv);
         for cut in 0..bytes.len() {
             let mut s = Server::new(Config::default());
-            assert!(load_bytes(&mut s, &bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(load_bytes(&mut s, &bytes[..cut], None).is_err(), "cut at {cut}");
         }
         for i in (0..bytes.len()).step_by(7) {
             let mut bad = bytes.clone();
             bad[i] ^= 0x41;
             let mut s = Server::new(Config::default());
-            assert!(load_bytes(&mut s, &bad).is_err(), "byte {i}");
+            assert!(load_bytes(&mut s, &bad, None).is_err(), "byte {i}");
         }
     }
 }

@@ -12,8 +12,10 @@ use super::file::{self, LoadInfo};
 use crate::config::P;
 use crate::error::CmdError;
 use crate::keyspace::snapshot::{Owner, Writer};
+use crate::net::client::Client;
 use crate::server::{Server, ShutdownMode};
-use std::path::PathBuf;
+use slab::Slab;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Redis waits this long after a failed background save before the save points may start
@@ -253,6 +255,9 @@ pub fn save_on_shutdown(srv: &mut Server, mode: ShutdownMode) -> Result<(), CmdE
     }
     wait_bgsave(srv);
     let wanted = match mode {
+        // As in Redis, a shutdown while the dataset loads never saves: the file would
+        // lose what is not loaded yet.
+        _ if srv.loading.active => false,
         ShutdownMode::Save => true,
         ShutdownMode::NoSave => false,
         ShutdownMode::Default => !save_points(srv).is_empty(),
@@ -291,8 +296,9 @@ pub fn refuse_write(srv: &Server, is_write: bool, name: &str) -> Result<(), CmdE
 }
 
 /// Loads `dbfilename` at start-up (when `appendonly` is off; the AOF, when on, holds the
-/// data instead). A missing file is an empty start; a damaged one stops the server.
-pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
+/// data instead), serving `clients` meanwhile (`-LOADING`, see `loading.rs`). A missing
+/// file is an empty start; a damaged one stops the server.
+pub fn load_at_startup(srv: &mut Server, clients: &mut Slab<Client>) -> Result<(), String> {
     if srv.config.bool(P::Appendonly) {
         return Ok(());
     }
@@ -300,10 +306,25 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
     if !path.exists() {
         return Ok(());
     }
-    let info = file::load_file(srv, &path)?;
-    log_load(srv, &info);
+    let info = load_serving(srv, &path, clients)?;
     srv.log.notice(&format!("DB loaded from disk: {:.3} seconds", info.elapsed.as_secs_f64()));
     Ok(())
+}
+
+/// Loads the RDB file at `path` at start-up, in a loading state that serves `clients`,
+/// and logs what it found.
+pub fn load_serving(
+    srv: &mut Server,
+    path: &Path,
+    clients: &mut Slab<Client>,
+) -> Result<LoadInfo, String> {
+    let total = std::fs::metadata(path).map_or(0, |m| m.len());
+    crate::loading::begin(srv, total, false);
+    let loaded = file::load_file(srv, path, Some(clients));
+    crate::loading::end(srv);
+    let info = loaded?;
+    log_load(srv, &info);
+    Ok(info)
 }
 
 /// Logs what a load found, as Redis does, and records it for INFO.
@@ -341,7 +362,7 @@ pub fn debug_reload(srv: &mut Server) -> Result<(), CmdError> {
     srv.ks.flush_all();
     srv.ks.dirty = dirty;
     srv.scripting.functions.flush();
-    match file::load_file(srv, &path) {
+    match file::load_file(srv, &path, None) {
         Ok(info) => {
             log_load(srv, &info);
             srv.log.notice("DB reloaded by DEBUG RELOAD");

@@ -7,29 +7,20 @@
 //! with SCRIPT KILL or FUNCTION KILL (only if it has not written yet: a half-applied script
 //! would break atomicity) or stop the server with SHUTDOWN NOSAVE.
 //!
-//! The busy service accepts connections and reads sockets itself (through a clone of the
-//! event loop's registry and duplicates of its listeners), then runs each command through
-//! [`dispatch::execute`], whose gate answers `-BUSY` to everything not flagged
-//! `allow_busy`. Replies are written straight away; clients left with unwritten bytes are
-//! handed back to the event loop when the script ends.
+//! The serving is `net/service.rs`'s round (shared with start-up loading): each command
+//! goes through `dispatch::execute`, whose gate answers `-BUSY` to everything not flagged
+//! `allow_busy`.
 
 use crate::config::P;
-use crate::dispatch;
 use crate::error::CmdError;
 use crate::net::client::Client;
-use crate::net::listener::Listener;
-use crate::net::{self, NextCommand};
 use crate::server::Server;
 use bytes::Bytes;
-use mio::Registry;
 use slab::Slab;
 use std::time::Instant;
 
 /// Lua instructions between two time checks, as in Redis.
 pub const CHECK_EVERY: u32 = 100_000;
-
-/// Bytes read from one client per busy-service round.
-const READ_BUDGET: usize = 64 * 1024;
 
 /// The script in execution.
 #[derive(Debug)]
@@ -52,29 +43,14 @@ pub struct Running {
     pub wrote: bool,
 }
 
-/// What the event loop lends the busy service.
-struct Net {
-    registry: Registry,
-    listeners: Vec<Listener>,
-    buf: Vec<u8>,
-}
-
 /// Busy-script state owned by the server.
 #[derive(Default)]
 pub struct Busy {
     /// The script in execution, if any.
     pub running: Option<Running>,
-    net: Option<Net>,
-    /// Clients the busy service wrote to and that still have bytes to send.
-    pub served: Vec<usize>,
 }
 
 impl Busy {
-    /// Lends the busy service a registry and duplicates of the listening sockets.
-    pub fn set_net(&mut self, registry: Registry, listeners: Vec<Listener>) {
-        self.net = Some(Net { registry, listeners, buf: vec![0; 16 * 1024] });
-    }
-
     /// Starts tracking a script; returns the previous state for nested calls to restore.
     pub fn begin(
         &mut self,
@@ -157,7 +133,7 @@ pub fn tick(srv: &mut Server, clients: &mut Slab<Client>) -> Option<&'static [u8
         srv.log.warning(&format!("Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {kill} command. Script name is: {name}."));
     }
     let running = r.cid;
-    serve(srv, clients, running);
+    crate::net::service::serve(srv, clients, Some(running));
     stop_reason(srv)
 }
 
@@ -172,52 +148,4 @@ pub fn stop_reason(srv: &Server) -> Option<&'static [u8]> {
     } else {
         None
     }
-}
-
-/// One round of network service while a script is busy: accept, read, run every complete
-/// command (the dispatch gate refuses most), write the replies.
-fn serve(srv: &mut Server, clients: &mut Slab<Client>, running: usize) {
-    let Some(mut net) = srv.busy.net.take() else { return };
-    for l in &net.listeners {
-        net::accept_clients(srv, clients, &net.registry, l);
-    }
-    let ready: Vec<usize> = clients
-        .iter()
-        .filter(|(k, c)| *k != running && c.sock.is_some() && c.blocked.is_none())
-        .map(|(k, _)| k)
-        .collect();
-    for cid in ready {
-        let io = clients[cid].read_available(&mut net.buf, READ_BUDGET);
-        srv.stats.net_input_bytes += io.bytes as u64;
-        while srv.shutdown.is_none() {
-            let c = &mut clients[cid];
-            if c.close_after_reply || c.close_asap || c.blocked.is_some() {
-                break;
-            }
-            match net::next_command(srv, c) {
-                NextCommand::Incomplete => break,
-                NextCommand::Refused(frame) => net::queue_reply(c, &frame),
-                NextCommand::Command(argv) => {
-                    // A blocking command gets -BUSY from the gate, so a reply always comes.
-                    let frame = dispatch::execute(srv, clients, cid, argv);
-                    // SHUTDOWN suppresses its own reply, as in the event loop.
-                    let suppressed = std::mem::take(&mut srv.suppress_reply);
-                    if let Some(frame) = frame.filter(|_| !suppressed) {
-                        net::queue_reply(&mut clients[cid], &frame);
-                    }
-                }
-            }
-        }
-        let c = &mut clients[cid];
-        let out = c.write_available();
-        srv.stats.net_output_bytes += out.bytes as u64;
-        if io.closed || out.closed {
-            c.close_asap = true;
-            srv.close_pending = true;
-        }
-        if c.pending_out() > 0 && !srv.busy.served.contains(&cid) {
-            srv.busy.served.push(cid);
-        }
-    }
-    srv.busy.net = Some(net);
 }

@@ -65,7 +65,7 @@ pub fn config(data: &[u8]) {
 /// Target `rdb`: a whole RDB file given to the loader on a fresh server.
 pub fn rdb(data: &[u8]) {
     let mut srv = fuzz_server();
-    let _ = crate::rdb::file::load_bytes(&mut srv, data);
+    let _ = crate::rdb::file::load_bytes(&mut srv, data, None);
 }
 
 /// Target `aof`: the AOF manifest parser and the reader of AOF command files. A manifest

@@ -20,6 +20,7 @@ mod geo_notify;
 mod info;
 mod limits;
 mod list_blocking;
+mod loading;
 mod memory;
 mod monitor;
 mod notifications;
