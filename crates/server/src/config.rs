@@ -173,7 +173,7 @@ const I64: i64 = i64::MAX;
 const MB: i64 = 1024 * 1024;
 
 params! {
-    AclPubsubDefault => "acl-pubsub-default", Kind::Enum(ACL_PUBSUB_DEFAULT), "resetchannels", NOT_IN_EFFECT;
+    AclPubsubDefault => "acl-pubsub-default", Kind::Enum(ACL_PUBSUB_DEFAULT), "resetchannels", 0;
     Aclfile => "aclfile", Kind::Str, "", IMMUTABLE;
     AcllogMaxLen => "acllog-max-len", Kind::Int { min: 0, max: I64 }, "128", 0;
     ActiveDefragCycleMax => "active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25", 0;

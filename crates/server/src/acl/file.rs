@@ -39,7 +39,7 @@ pub fn load(acl: &mut Acl, path: &str) -> Result<(), String> {
             errors.push_str(&format!("WARNING: Duplicate user '{name}' found on line {lineno}. "));
             continue;
         }
-        let mut user = User::new();
+        let mut user = User::with_channels(acl.all_channels_default);
         let merged = match merge_selectors(&argv[2..]) {
             Ok(m) => m,
             Err(_) => {
@@ -52,7 +52,7 @@ pub fn load(acl: &mut Acl, path: &str) -> Result<(), String> {
         let mut syntax_seen = false;
         for op in &merged {
             let op = op.trim_ascii();
-            if let Err(e) = user.apply(op) {
+            if let Err(e) = user.apply_with(op, acl.all_channels_default) {
                 if e == super::RuleError::Unknown {
                     errors.push_str(&format!(
                         "{path}:{lineno}: Error in applying operation '{}': {}. ",

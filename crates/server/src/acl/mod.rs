@@ -226,6 +226,14 @@ impl Selector {
         self.rules = text;
     }
 
+    /// A selector with no permissions, except every channel when `all_channels` (the
+    /// `acl-pubsub-default` setting in force when it is created).
+    fn empty(all_channels: bool) -> Selector {
+        let mut s = Selector { all_channels, ..Selector::default() };
+        s.set_all_commands(false);
+        s
+    }
+
     fn set_all_commands(&mut self, on: bool) {
         let words = index().rows.len().div_ceil(64);
         self.allowed = vec![if on { u64::MAX } else { 0 }; words];
@@ -454,15 +462,7 @@ impl Selector {
         }
         if !self.all_channels {
             for (pos, pattern) in channel_args(spec, argv) {
-                let ch = &argv[pos];
-                let ok = self.channels.iter().any(|p| {
-                    if pattern {
-                        p == ch
-                    } else {
-                        crate::glob::matches(p, ch, false)
-                    }
-                });
-                if !ok {
+                if !channel_allowed(&self.channels, &argv[pos], pattern) {
                     return Verdict::Channel(pos);
                 }
             }
@@ -481,6 +481,34 @@ impl Selector {
             }
         }
         self.keys.iter().any(|(p, perm)| perm & need == need && crate::glob::matches(p, key, false))
+    }
+}
+
+/// True if `list` (channel patterns) allows `ch`. A subscribed pattern (PSUBSCRIBE) must be
+/// in the list literally, since a glob cannot be proven to match only allowed channels; a
+/// channel name is matched against each pattern.
+pub fn channel_allowed(list: &[Bytes], ch: &[u8], pattern: bool) -> bool {
+    list.iter().any(|p| if pattern { p == ch } else { crate::glob::matches(p, ch, false) })
+}
+
+/// The channel patterns user `new` allows when they may not cover everything user `old`
+/// allowed: then its subscribers must be checked against them. `None` when nothing was
+/// revoked: some selector of `new` allows every channel, or each pattern of `old` is still
+/// there (Redis compares the patterns as written, over all selectors together).
+pub fn revoked_channels(old: &User, new: &User) -> Option<Vec<Bytes>> {
+    if new.selectors.iter().any(|s| s.all_channels) {
+        return None;
+    }
+    let upcoming: Vec<Bytes> =
+        new.selectors.iter().flat_map(|s| s.channels.iter().cloned()).collect();
+    let kept = old
+        .selectors
+        .iter()
+        .all(|s| !s.all_channels && s.channels.iter().all(|p| upcoming.contains(p)));
+    if kept {
+        None
+    } else {
+        Some(upcoming)
     }
 }
 
@@ -573,14 +601,20 @@ pub struct User {
 }
 
 impl User {
-    /// A new user: off, no passwords, no permissions.
+    /// A new user under `acl-pubsub-default resetchannels`: off, no passwords, no
+    /// permissions.
     pub fn new() -> User {
-        let mut root = Selector::default();
-        root.set_all_commands(false);
-        User { selectors: vec![root], ..User::default() }
+        User::with_channels(false)
     }
 
-    /// The user every server starts with: on, nopass, everything allowed.
+    /// A new user: off, no passwords, no permissions but every channel when `all_channels`
+    /// (`acl-pubsub-default allchannels`).
+    pub fn with_channels(all_channels: bool) -> User {
+        User { selectors: vec![Selector::empty(all_channels)], ..User::default() }
+    }
+
+    /// The user every server starts with: on, nopass, everything allowed (whatever
+    /// `acl-pubsub-default` says).
     pub fn default_user() -> User {
         let mut u = User::new();
         for op in ["+@all", "~*", "&*", "on", "nopass"] {
@@ -605,8 +639,16 @@ impl User {
         out
     }
 
-    /// Applies one rule (a user flag, a password rule, a selector or a root selector rule).
+    /// Applies one rule under `acl-pubsub-default resetchannels` (for rules whose outcome
+    /// does not depend on it: checking syntax, passwords, explicit channel rules).
     pub fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        self.apply_with(op, false)
+    }
+
+    /// Applies one rule (a user flag, a password rule, a selector or a root selector rule);
+    /// `all_channels` is `acl-pubsub-default allchannels`, which `reset` and new `(...)`
+    /// selectors start from.
+    pub fn apply_with(&mut self, op: &[u8], all_channels: bool) -> Result<(), RuleError> {
         let is = |w: &str| op.eq_ignore_ascii_case(w.as_bytes());
         if op.is_empty() {
             return Ok(());
@@ -638,8 +680,7 @@ impl User {
             let at = self.passwords.iter().position(|p| *p == hash);
             self.passwords.remove(at.ok_or(RuleError::NoSuchPassword)?);
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
-            let mut s = Selector::default();
-            s.set_all_commands(false);
+            let mut s = Selector::empty(all_channels);
             let inner = &op[1..op.len() - 1];
             for rule in resp::request::split_args(inner).unwrap_or_default() {
                 s.apply(&rule)?;
@@ -650,6 +691,9 @@ impl User {
         } else if is("reset") {
             for step in ["resetpass", "resetkeys", "resetchannels", "off", "sanitize-payload"] {
                 self.apply(step.as_bytes())?;
+            }
+            if all_channels {
+                self.apply(b"allchannels")?;
             }
             self.selectors.truncate(1);
             self.apply(b"-@all")?;
@@ -785,6 +829,8 @@ pub struct Acl {
     pub users: BTreeMap<String, User>,
     /// True while the default user can run anything: commands skip the check.
     pub default_open: bool,
+    /// `acl-pubsub-default allchannels`: new users and `reset` allow every channel.
+    pub all_channels_default: bool,
     /// The ACL log.
     pub log: log::Log,
 }
@@ -793,7 +839,7 @@ impl Default for Acl {
     fn default() -> Self {
         let mut users = BTreeMap::new();
         users.insert("default".to_string(), User::default_user());
-        Acl { users, default_open: true, log: log::Log::default() }
+        Acl { users, default_open: true, all_channels_default: false, log: log::Log::default() }
     }
 }
 
@@ -834,8 +880,9 @@ impl Acl {
     }
 
     /// Applies `ACL SETUSER`-style rules to user `name` (created if missing) all or
-    /// nothing; the error is the client-visible text.
-    pub fn set_user(&mut self, name: &[u8], rules: &[Bytes]) -> Result<(), Vec<u8>> {
+    /// nothing; returns the user as it was before (if it existed), the error is the
+    /// client-visible text.
+    pub fn set_user(&mut self, name: &[u8], rules: &[Bytes]) -> Result<Option<User>, Vec<u8>> {
         let merged = merge_selectors(rules).map_err(|at| {
             let mut t = b"ERR Unmatched parenthesis in acl selector starting at '".to_vec();
             t.extend_from_slice(&rules[at]);
@@ -843,9 +890,11 @@ impl Acl {
             t
         })?;
         let key = name_of(name);
-        let mut user = self.users.get(&key).cloned().unwrap_or_else(User::new);
+        let all_channels = self.all_channels_default;
+        let mut user =
+            self.users.get(&key).cloned().unwrap_or_else(|| User::with_channels(all_channels));
         for op in &merged {
-            if let Err(e) = user.apply(op) {
+            if let Err(e) = user.apply_with(op, all_channels) {
                 let mut t = b"ERR Error in ACL SETUSER modifier '".to_vec();
                 t.extend_from_slice(op);
                 t.extend_from_slice(b"': ");
@@ -853,9 +902,9 @@ impl Acl {
                 return Err(t);
             }
         }
-        self.users.insert(key, user);
+        let old = self.users.insert(key, user);
         self.refresh();
-        Ok(())
+        Ok(old)
     }
 }
 
@@ -958,7 +1007,7 @@ impl Acl {
     /// exits.
     pub fn startup(config: &crate::config::Config, logger: &crate::log::Logger) -> Acl {
         set_renames(&config.renames);
-        let mut acl = Acl::default();
+        let mut acl = Acl { all_channels_default: pubsub_default_is_all(config), ..Acl::default() };
         acl.set_requirepass(config.str(crate::config::P::Requirepass).as_bytes());
         let fail = |msg: &str| -> ! {
             logger.warning(msg);
@@ -973,19 +1022,20 @@ impl Acl {
                  directly in your redis.conf, but not both.",
             );
         }
+        let all_channels = acl.all_channels_default;
         for line in &config.users {
             let name = name_of(&line[0]);
             // Redefining `default` starts from the reset default user.
             let mut user = match acl.users.get("default") {
                 Some(d) if name == "default" => {
                     let mut d = d.clone();
-                    let _ = d.apply(b"reset");
+                    let _ = d.apply_with(b"reset", all_channels);
                     d
                 }
-                _ => User::new(),
+                _ => User::with_channels(all_channels),
             };
             for op in &line[1..] {
-                if let Err(e) = user.apply(op) {
+                if let Err(e) = user.apply_with(op, all_channels) {
                     logger.warning(&format!(
                         "Error loading ACL rule '{}' for the user named '{name}': {}",
                         String::from_utf8_lossy(op),
@@ -1006,11 +1056,19 @@ impl Acl {
     }
 }
 
-/// Keeps the default user's password in step with `CONFIG SET requirepass`.
+/// True if the configuration says `acl-pubsub-default allchannels`.
+fn pubsub_default_is_all(config: &crate::config::Config) -> bool {
+    config.word(crate::config::P::AclPubsubDefault) == "allchannels"
+}
+
+/// Keeps the default user's password in step with `CONFIG SET requirepass`, and the
+/// channel permission of users created from now on with `acl-pubsub-default`.
 pub fn config_changed(srv: &mut crate::server::Server, param: usize) {
     if param == crate::config::P::Requirepass as usize {
         let pass = srv.config.str(crate::config::P::Requirepass).as_bytes().to_vec();
         srv.acl.set_requirepass(&pass);
+    } else if param == crate::config::P::AclPubsubDefault as usize {
+        srv.acl.all_channels_default = pubsub_default_is_all(&srv.config);
     }
 }
 

@@ -183,14 +183,22 @@ fn cat(_ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     }
 }
 
-/// `ACL SETUSER username [rule ...]`: creates or changes a user, all rules or none.
+/// `ACL SETUSER username [rule ...]`: creates or changes a user, all rules or none. When
+/// the change takes channels away from an existing user, its clients subscribed to one
+/// they may no longer use are disconnected, as in Redis.
 fn setuser(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
     let name = args.next_bytes()?;
     if acl::has_spaces(&name) {
         return Err(CmdError::Static("ERR Usernames can't contain spaces or null characters"));
     }
     let rules: Vec<Bytes> = args.rest().to_vec();
-    ctx.srv.acl.set_user(&name, &rules).map_err(CmdError::dynamic)?;
+    let old = ctx.srv.acl.set_user(&name, &rules).map_err(CmdError::dynamic)?;
+    let name = name_of(&name);
+    if let (Some(old), Some(new)) = (old, ctx.srv.acl.users.get(&name)) {
+        if let Some(allowed) = acl::revoked_channels(&old, new) {
+            ctx.disconnect_denied_subscribers(&name, &allowed);
+        }
+    }
     Ok(Frame::ok())
 }
 
@@ -216,19 +224,49 @@ impl Ctx<'_> {
     /// Logs out and closes every client authenticated as `name` (the caller after its
     /// reply), as Redis does when a user disappears.
     fn disconnect_user(&mut self, name: &str) {
-        let me = self.cid;
-        for (id, c) in self.clients.iter_mut() {
-            if c.user != name {
-                continue;
-            }
+        let ids: Vec<usize> =
+            self.clients.iter().filter(|(_, c)| c.user == name).map(|(id, _)| id).collect();
+        for id in ids {
+            let c = &mut self.clients[id];
             c.user = "default".into();
             c.authenticated = false;
-            if id == me {
-                c.close_after_reply = true;
-            } else if c.sock.is_some() {
-                c.close_asap = true;
-                self.srv.close_pending = true;
-            }
+            self.close_client(id);
+        }
+    }
+
+    /// Closes every client of user `name` holding a subscription that `allowed` (the
+    /// user's channel patterns after a change) no longer permits: patterns must be allowed
+    /// literally, channels and shard channels by a matching pattern.
+    fn disconnect_denied_subscribers(&mut self, name: &str, allowed: &[Bytes]) {
+        if self.srv.pubsub.is_empty() {
+            return;
+        }
+        let denied = |list: &[Bytes], pattern: bool| {
+            list.iter().any(|ch| !acl::channel_allowed(allowed, ch, pattern))
+        };
+        let ids: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| {
+                c.user == name
+                    && (denied(&c.psubs, true) || denied(&c.subs, false) || denied(&c.ssubs, false))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in ids {
+            self.close_client(id);
+        }
+    }
+
+    /// Closes client `id`: the caller once its reply is written, another client (with a
+    /// socket) before the next command is read.
+    fn close_client(&mut self, id: usize) {
+        let c = &mut self.clients[id];
+        if id == self.cid {
+            c.close_after_reply = true;
+        } else if c.sock.is_some() {
+            c.close_asap = true;
+            self.srv.close_pending = true;
         }
     }
 }

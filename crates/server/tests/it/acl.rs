@@ -1,6 +1,7 @@
 //! ACL over TCP: Redis 7.2's NOPERM texts (the 7.0 oracle words them differently), the ACL
 //! log, the ACL file (SAVE/LOAD), users from the config file, `requirepass` as the default
-//! user's password, DELUSER disconnecting clients, and protected mode.
+//! user's password, DELUSER disconnecting clients, subscribers losing their channels,
+//! `acl-pubsub-default`, and protected mode.
 
 use super::common::*;
 
@@ -420,4 +421,232 @@ fn aof_replay_is_not_subject_to_acls() {
         "*2\r\n$43\r\nuser admin on nopass ~* resetchannels +@all\r\n\
          $74\r\nuser default on nopass sanitize-payload ~a* resetchannels -@all +get +auth\r\n"
     );
+}
+
+/// What a connection that is expected to be gone, or still alive, shows: `closed` once the
+/// server dropped it, else the reply to a PING (in subscribed mode, a `pong` message).
+fn fate(c: &mut Conn) -> String {
+    c.send(&[b"PING"]);
+    match c.read_outcome() {
+        Read::Reply(r) => String::from_utf8_lossy(&r).into_owned(),
+        Read::Closed => "closed".into(),
+        Read::TimedOut => "silent".into(),
+    }
+}
+
+/// A connection logged in as `user` (a nopass user) that ran `subscribe` (e.g.
+/// `SUBSCRIBE news`); the transcript gets the replies.
+fn subscriber(port: u16, user: &str, subscribe: &str, out: &mut Vec<String>) -> Conn {
+    let mut c = Conn::new(port);
+    if user != "default" {
+        out.push(c.cmd_str(&format!("AUTH {user} x")));
+    }
+    send(&mut c, subscribe);
+    for _ in 1..subscribe.split(' ').count() {
+        out.push(reply(&mut c));
+    }
+    c
+}
+
+/// How many connections `CLIENT LIST` shows logged in as `user`.
+fn clients_of(admin: &mut Conn, user: &str) -> String {
+    let list = admin.cmd_str("CLIENT LIST");
+    let n = list.lines().filter(|l| l.contains(&format!(" user={user} "))).count();
+    format!("{user}: {n} clients")
+}
+
+#[test]
+fn setuser_disconnects_subscribers_to_revoked_channels() {
+    same_on_both(|port| {
+        let mut out = Vec::new();
+        let mut admin = Conn::new(port);
+        out.push(admin.cmd_str("ACL SETUSER u on nopass +@all &news &other &sh*"));
+        let mut news = subscriber(port, "u", "SUBSCRIBE news", &mut out);
+        let mut other = subscriber(port, "u", "SUBSCRIBE other", &mut out);
+        let mut both = subscriber(port, "u", "SUBSCRIBE other news", &mut out);
+        let mut shard = subscriber(port, "u", "SSUBSCRIBE sh1", &mut out);
+        let mut gone = subscriber(port, "u", "SUBSCRIBE news", &mut out);
+        gone.cmd_str("UNSUBSCRIBE");
+        let mut plain = Conn::new(port);
+        out.push(plain.cmd_str("AUTH u x"));
+        // Adding a channel revokes nothing: nobody is checked.
+        out.push(admin.cmd_str("ACL SETUSER u &more"));
+        out.push(clients_of(&mut admin, "u"));
+        // Taking `news` away closes its subscribers, and only them.
+        out.push(admin.cmd_str("ACL SETUSER u resetchannels &other &more &sh*"));
+        for c in [&mut news, &mut other, &mut both, &mut shard, &mut gone, &mut plain] {
+            out.push(fate(c));
+        }
+        out.push(clients_of(&mut admin, "u"));
+        // Shard channels count too; a pattern rule covers a shard channel by matching.
+        out.push(admin.cmd_str("ACL SETUSER u resetchannels &other"));
+        out.push(fate(&mut shard));
+        out.push(fate(&mut other));
+        out.push(clients_of(&mut admin, "u"));
+        // `&*` (any selector) keeps everyone.
+        out.push(admin.cmd_str("ACL SETUSER u allchannels"));
+        out.push(fate(&mut other));
+        out.push(admin.cmd_str("ACL DELUSER u"));
+        out.push(fate(&mut other));
+        out.push(fate(&mut plain));
+        out.push(clients_of(&mut admin, "u"));
+        out
+    });
+}
+
+#[test]
+fn pattern_subscriptions_need_the_pattern_itself() {
+    same_on_both(|port| {
+        let mut out = Vec::new();
+        let mut admin = Conn::new(port);
+        out.push(admin.cmd_str("ACL SETUSER p on nopass +@all &n* &x"));
+        let mut star = subscriber(port, "p", "PSUBSCRIBE n*", &mut out);
+        let mut x = subscriber(port, "p", "PSUBSCRIBE x", &mut out);
+        let mut news = subscriber(port, "p", "SUBSCRIBE news", &mut out);
+        // `x` goes: the pattern subscription to `x` with it; `n*` is still there literally.
+        out.push(admin.cmd_str("ACL SETUSER p resetchannels &n* &news"));
+        out.push(fate(&mut star));
+        out.push(fate(&mut x));
+        out.push(fate(&mut news));
+        // `n*` replaced by narrower rules that would match every channel it names: the
+        // pattern subscription still goes, the channel one stays.
+        out.push(admin.cmd_str("ACL SETUSER p resetchannels &news &n?"));
+        out.push(fate(&mut star));
+        out.push(fate(&mut news));
+        out.push(clients_of(&mut admin, "p"));
+        out
+    });
+}
+
+#[test]
+fn revoking_allchannels_and_selectors() {
+    same_on_both(|port| {
+        let mut out = Vec::new();
+        let mut admin = Conn::new(port);
+        out.push(admin.cmd_str("ACL SETUSER s on nopass +@all allchannels"));
+        let mut a = subscriber(port, "s", "PSUBSCRIBE a*", &mut out);
+        let mut b = subscriber(port, "s", "SUBSCRIBE b", &mut out);
+        let mut c = subscriber(port, "s", "SUBSCRIBE c", &mut out);
+        // The channels of every selector count together.
+        admin.send(&[b"ACL", b"SETUSER", b"s", b"resetchannels", b"&a*", b"(+get &b)"]);
+        out.push(reply(&mut admin));
+        out.push(fate(&mut a));
+        out.push(fate(&mut b));
+        out.push(fate(&mut c));
+        out.push(admin.cmd_str("ACL SETUSER s clearselectors"));
+        out.push(fate(&mut a));
+        out.push(fate(&mut b));
+        out.push(clients_of(&mut admin, "s"));
+        out
+    });
+}
+
+#[test]
+fn the_default_users_subscribers_too() {
+    same_on_both(|port| {
+        let mut out = Vec::new();
+        let mut admin = Conn::new(port);
+        let mut news = subscriber(port, "default", "SUBSCRIBE news", &mut out);
+        let mut other = subscriber(port, "default", "SUBSCRIBE other", &mut out);
+        out.push(admin.cmd_str("ACL SETUSER default resetchannels &other"));
+        out.push(fate(&mut news));
+        out.push(fate(&mut other));
+        out.push(admin.cmd_str("ACL SETUSER default reset on nopass ~* &* +@all"));
+        out.push(fate(&mut other));
+        out.push(clients_of(&mut admin, "default"));
+        out
+    });
+}
+
+/// A RESP3 client may run commands while subscribed: revoking its own channel answers,
+/// then closes the connection (Keel only: the 7.0 oracle crashes on this, freeing the client
+/// that is running the command; later Redis versions close it after the reply, as here).
+#[test]
+fn a_resp3_subscriber_revoking_its_own_channel() {
+    let srv = start_keel(&[]);
+    let mut admin = Conn::new(srv.port);
+    assert_eq!(admin.cmd_str("ACL SETUSER me on nopass +@all &news &other"), "+OK\r\n");
+    let mut c = Conn::new(srv.port);
+    assert!(c.cmd_str("HELLO 3 AUTH me x").starts_with("%7\r\n"));
+    assert_eq!(c.cmd_str("SUBSCRIBE news"), ">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    assert_eq!(c.cmd_str("ACL SETUSER me resetchannels &news"), "+OK\r\n");
+    assert_eq!(fate(&mut c), "+PONG\r\n");
+    assert_eq!(c.cmd_str("ACL SETUSER me resetchannels"), "+OK\r\n");
+    assert_eq!(fate(&mut c), "closed");
+    assert_eq!(clients_of(&mut admin, "me"), "me: 0 clients");
+}
+
+/// ACL LIST on a server started with `args`, after `ACL SETUSER fresh` and `... reset`.
+fn users_under(srv: &TestServer) -> Vec<String> {
+    let mut c = Conn::new(srv.port);
+    let mut out = vec![c.cmd_str("CONFIG GET acl-pubsub-default"), c.cmd_str("ACL LIST")];
+    out.push(c.cmd_str("ACL SETUSER fresh"));
+    out.push(c.cmd_str("ACL SETUSER cu reset"));
+    out.push(c.cmd_str("ACL LIST"));
+    out
+}
+
+#[test]
+fn acl_pubsub_default_at_startup() {
+    // `user` lines of the configuration, and the redefined default user.
+    let args = [
+        "--acl-pubsub-default",
+        "allchannels",
+        "--user",
+        "cu",
+        "on",
+        "nopass",
+        "+get",
+        "--user",
+        "default",
+        "on",
+        "nopass",
+        "~*",
+        "+@all",
+    ];
+    let want = users_under(&start_redis(&args));
+    assert_eq!(users_under(&start_keel(&args)), want);
+    assert!(want[1].contains("user cu on nopass &* -@all +get"), "{want:?}");
+    // An ACL file's users, at startup and on ACL LOAD.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.acl");
+    std::fs::write(&path, "user cu on nopass +get\n").unwrap();
+    let p = path.display().to_string();
+    let run = |srv: TestServer| {
+        let mut out = users_under(&srv);
+        let mut c = Conn::new(srv.port);
+        out.push(c.cmd_str("CONFIG SET acl-pubsub-default resetchannels"));
+        out.push(c.cmd_str("ACL LOAD"));
+        out.push(c.cmd_str("ACL LIST"));
+        out
+    };
+    let args = ["--acl-pubsub-default", "allchannels", "--aclfile", &p];
+    let want = run(start_redis(&args));
+    assert_eq!(run(start_keel(&args)), want);
+}
+
+#[test]
+fn acl_load_keeps_the_default_users_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.acl");
+    let before = "user default on nopass ~* &* +@all\nuser u on nopass &a +@all\n";
+    // The reloaded file takes `news` away from the default user and changes nothing for u.
+    let after = "user default on nopass ~* resetchannels &a +@all\nuser u on nopass &a +@all\n";
+    let p = path.display().to_string();
+    let run = |srv: TestServer| {
+        let mut out = Vec::new();
+        let mut admin = Conn::new(srv.port);
+        let mut d = subscriber(srv.port, "default", "SUBSCRIBE news", &mut out);
+        let mut u = subscriber(srv.port, "u", "SUBSCRIBE a", &mut out);
+        std::fs::write(&path, after).unwrap();
+        out.push(admin.cmd_str("ACL LOAD"));
+        out.push(fate(&mut d));
+        out.push(fate(&mut u));
+        out.push(admin.cmd_str("ACL LIST"));
+        out
+    };
+    std::fs::write(&path, before).unwrap();
+    let want = run(start_redis(&["--aclfile", &p]));
+    std::fs::write(&path, before).unwrap();
+    assert_eq!(run(start_keel(&["--aclfile", &p])), want);
 }
