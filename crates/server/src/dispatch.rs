@@ -209,6 +209,10 @@ pub fn execute(
     }
     let parked = result.is_ok() && srv.blocking.request.is_some();
     crate::latency::after_command(srv, clients, cid, spec, &name, args.argv(), usec, parked);
+    // A command inside EXEC or a script is part of the outer command's time already.
+    if !clients.get(cid).is_some_and(|c| c.in_exec) && !crate::monitor::in_script(srv, cid) {
+        srv.stats.el_cmd_us += usec;
+    }
     let stat = srv.stats.cmd_mut(&name);
     stat.calls += 1;
     stat.usec += usec;

@@ -190,6 +190,9 @@ impl EventLoop {
                 next_cron = Instant::now() + period;
             }
             self.before_sleep();
+            // INFO's eventloop_* figures: the iteration's work, poll's wait left out.
+            let worked = u64::try_from(woke.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.srv.stats.count_cycle(worked);
             if let Some(mode) = self.srv.shutdown {
                 if self.finish_shutdown(mode) {
                     return 0;
@@ -689,7 +692,6 @@ impl EventLoop {
 
     /// The periodic tasks, `hz` times a second.
     fn cron(&mut self) {
-        self.srv.cronloops += 1;
         let now = self.srv.now_ms();
         let hz = self.srv.config.int(P::Hz).clamp(1, 500) as u32;
         let effort = self.srv.config.int(P::ActiveExpireEffort);

@@ -86,8 +86,6 @@ pub struct Server {
     pub port: u16,
     /// Random source for RANDOMKEY, sampling and ids.
     pub rng: SmallRng,
-    /// Cron iterations so far.
-    pub cronloops: u64,
     /// Path of the running executable (`INFO server executable`).
     pub executable: String,
     /// The Lua VM and the script cache.
@@ -158,7 +156,6 @@ impl Server {
             clock_base: None,
             close_pending: false,
             rng,
-            cronloops: 0,
             scripting: crate::scripting::Scripting::default(),
             rdb: crate::rdb::save::Persistence::default(),
             busy: crate::scripting::busy::Busy::default(),

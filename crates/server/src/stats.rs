@@ -40,6 +40,13 @@ pub struct Stats {
     pub cmd: hashbrown::HashMap<String, CmdStat>,
     /// Per error code (`ERR`, `WRONGTYPE`...), sorted as INFO prints them.
     pub errors: BTreeMap<String, u64>,
+    /// Event loop iterations (`eventloop_cycles`).
+    pub el_cycles: u64,
+    /// Microseconds the event loop spent working, poll's wait excluded
+    /// (`eventloop_duration_sum`).
+    pub el_duration_us: u64,
+    /// Microseconds of that spent running commands (`eventloop_duration_cmd_sum`).
+    pub el_cmd_us: u64,
     /// The `instantaneous_*` rates, sampled by the cron.
     pub rates: Rates,
     /// The replication IDs (kept across `CONFIG RESETSTAT`).
@@ -117,6 +124,8 @@ pub struct Rates {
     ops: Ring,
     net_in: Ring,
     net_out: Ring,
+    el_cycles: Ring,
+    el_duration: Ring,
     last_ms: u64,
 }
 
@@ -135,12 +144,33 @@ impl Rates {
     pub fn output_kbps(&self) -> f64 {
         self.net_out.mean() / 1024.0
     }
+
+    /// Event loop iterations per second.
+    pub fn eventloop_cycles_per_sec(&self) -> u64 {
+        self.el_cycles.mean() as u64
+    }
+
+    /// Mean microseconds of work per event loop iteration over the sampled window.
+    pub fn eventloop_duration_usec(&self) -> u64 {
+        let cycles = self.el_cycles.mean();
+        if cycles > 0.0 {
+            (self.el_duration.mean() / cycles) as u64
+        } else {
+            0
+        }
+    }
 }
 
 /// Redis stops tracking new error codes past this many, to bound memory.
 const MAX_ERROR_CODES: usize = 128;
 
 impl Stats {
+    /// Counts one event loop iteration that worked for `us` microseconds.
+    pub fn count_cycle(&mut self, us: u64) {
+        self.el_cycles += 1;
+        self.el_duration_us += us;
+    }
+
     /// Counts an error reply with `code`.
     pub fn count_error(&mut self, code: &str) {
         self.error_replies += 1;
@@ -167,6 +197,8 @@ impl Stats {
         self.rates.ops.sample(self.commands, now_ms);
         self.rates.net_in.sample(self.net_input_bytes, now_ms);
         self.rates.net_out.sample(self.net_output_bytes, now_ms);
+        self.rates.el_cycles.sample(self.el_cycles, now_ms);
+        self.rates.el_duration.sample(self.el_duration_us, now_ms);
     }
 
     /// `CONFIG RESETSTAT`: zero every counter and rate (the replication IDs stay).

@@ -238,3 +238,29 @@ fn debug_object_describes_values_as_redis() {
     assert_eq!(lines[1], lines[0], "keel (left) and redis (right)");
     assert!(lines[1][7].contains(" ql_nodes:2 "), "{}", lines[1][7]);
 }
+
+/// Redis 7.2's event loop figures: cycles and their working time, the part of it spent in
+/// commands (a slow DEBUG SLEEP shows in both), and the sampled per-second rates.
+#[test]
+fn eventloop_figures_are_real() {
+    let keel = start_keel(&["--enable-debug-command", "yes"]);
+    let mut c = Conn::new(keel.port);
+    let num = |c: &mut Conn, name: &str| field(c, "stats", name).parse::<u64>().unwrap();
+    let cycles0 = num(&mut c, "eventloop_cycles");
+    assert_eq!(c.cmd_str("DEBUG SLEEP 0.2"), "+OK\r\n");
+    for i in 0..50 {
+        c.cmd_str(&format!("SET k{i} v"));
+    }
+    assert!(num(&mut c, "eventloop_cycles") >= cycles0 + 50);
+    let cmd = num(&mut c, "eventloop_duration_cmd_sum");
+    let total = num(&mut c, "eventloop_duration_sum");
+    assert!(cmd >= 200_000, "commands took {cmd} us, DEBUG SLEEP 0.2 alone 200000");
+    assert!(total >= cmd, "event loop {total} us, of which commands {cmd} us");
+    // The rates are sampled every 100 ms over the last 1.6 s; keep the loop busy meanwhile.
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        c.cmd_str("PING");
+    }
+    assert!(num(&mut c, "instantaneous_eventloop_cycles_per_sec") > 0);
+    assert!(num(&mut c, "instantaneous_eventloop_duration_usec") > 0);
+}
