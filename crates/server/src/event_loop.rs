@@ -87,6 +87,8 @@ impl EventLoop {
             })?;
             let binds = srv.config.str(P::Bind).to_string();
             let tcp = listener::bind_all(&binds, tls_port, backlog, &srv.log)?;
+            let tls = crate::net::tls::Settings::new(tls);
+            srv.tls = Some(tls.clone());
             listeners.extend(tcp.into_iter().map(|l| Listener::Tls(l, tls.clone())));
         }
         let unix = srv.config.str(P::Unixsocket).to_string();

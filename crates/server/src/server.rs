@@ -94,6 +94,8 @@ pub struct Server {
     pub rdb: crate::rdb::save::Persistence,
     /// The running script, for the busy-script gate.
     pub busy: crate::scripting::busy::Busy,
+    /// The TLS settings of `tls-port`'s listeners, for `CONFIG SET tls-*` (None: no TLS).
+    pub tls: Option<crate::net::tls::Settings>,
     /// The network service run while a busy script or the start-up load holds the thread.
     pub service: crate::net::service::Service,
     /// Start-up loading progress, for the `-LOADING` gate and INFO.
@@ -159,6 +161,7 @@ impl Server {
             scripting: crate::scripting::Scripting::default(),
             rdb: crate::rdb::save::Persistence::default(),
             busy: crate::scripting::busy::Busy::default(),
+            tls: None,
             service: crate::net::service::Service::default(),
             loading: crate::loading::Loading::default(),
             memory: crate::memory::Memory::new(),

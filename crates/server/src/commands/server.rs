@@ -331,6 +331,20 @@ fn config_set(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
             return Err(set_failed(&argv[2 * n], &e.0));
         }
     }
+    // New TLS settings are built from the whole new configuration; if they cannot be, the
+    // command undoes itself (Redis: "possibly related to" the first TLS argument).
+    if let Err(i) =
+        crate::net::tls::reload(ctx.srv.tls.as_ref(), &ctx.srv.config, &ctx.srv.log, &chosen)
+    {
+        for (&j, old) in chosen.iter().zip(&before) {
+            let _ = ctx.srv.config.apply(j, old.clone());
+        }
+        let n = chosen.iter().position(|&j| j == i).unwrap_or(0);
+        return Err(set_failed(
+            &argv[2 * n],
+            "Unable to update TLS configuration. Check server logs.",
+        ));
+    }
     apply_hooks(ctx, &chosen, &argv);
     Ok(Frame::ok())
 }

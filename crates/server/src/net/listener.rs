@@ -8,7 +8,6 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A connected client socket of either family.
 pub enum Stream {
@@ -108,8 +107,8 @@ pub enum Listener {
     Tcp(TcpListener),
     /// Unix domain socket.
     Unix(UnixListener),
-    /// TCP whose connections speak TLS with this configuration (`tls-port`).
-    Tls(TcpListener, Arc<rustls::ServerConfig>),
+    /// TCP whose connections speak TLS with these settings (`tls-port`).
+    Tls(TcpListener, super::tls::Settings),
 }
 
 impl Source for Listener {
@@ -168,7 +167,9 @@ impl Listener {
                 let _ = s.set_nodelay(true);
                 let laddr = s.local_addr().map(|a| fmt_addr(&a)).unwrap_or_default();
                 let stream = match self {
-                    Listener::Tls(_, cfg) => Stream::Tls(Box::new(TlsStream::new(s, cfg)?)),
+                    Listener::Tls(_, tls) => {
+                        Stream::Tls(Box::new(TlsStream::new(s, &tls.current())?))
+                    }
                     _ => Stream::Tcp(s),
                 };
                 Ok(Accepted { stream, addr: fmt_addr(&peer), laddr })

@@ -15,7 +15,9 @@
 //! suite names; only exact names of the suites rustls implements map (see [`SUITES`]):
 //! OpenSSL's cipher-list grammar (`HIGH`, `!aNULL`, `DEFAULT`...) does not, and such words
 //! are logged and ignored. Encrypted keys (`tls-key-file-pass`) are not supported.
-//! The settings are read once, when the listener opens at startup.
+//! The settings are read when the listener opens at startup, and again by `CONFIG SET` of
+//! a `tls-*` parameter ([`reload`]): new connections get the new settings, established ones
+//! keep theirs, as with Redis's OpenSSL context.
 
 use crate::config::{Config, P};
 use mio::net::TcpStream;
@@ -25,7 +27,7 @@ use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedCipherSuite
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::{self, ErrorKind, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// OpenSSL's names for the suites rustls implements, the TLS 1.3 ones first.
 const SUITES: &[(&str, SupportedCipherSuite)] = &[
@@ -39,6 +41,65 @@ const SUITES: &[(&str, SupportedCipherSuite)] = &[
     ("ECDHE-RSA-AES128-GCM-SHA256", cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
     ("ECDHE-RSA-CHACHA20-POLY1305", cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
 ];
+
+/// The settings new TLS connections get, shared by the TLS listeners (and their duplicates
+/// lent to the busy and loading services) and the server, which swaps them on `CONFIG SET`.
+#[derive(Clone)]
+pub struct Settings(Arc<Mutex<Arc<ServerConfig>>>);
+
+impl Settings {
+    /// Settings holding `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Settings {
+        Settings(Arc::new(Mutex::new(config)))
+    }
+
+    /// The configuration for a connection accepted now.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `config` the one new connections get.
+    fn replace(&self, config: Arc<ServerConfig>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+}
+
+/// After `CONFIG SET` changed parameters `changed` (indexes into the parameter table):
+/// when one of them is a server-side `tls-*` setting and a TLS port is open, rebuilds the
+/// configuration for new connections. On failure (a missing file, a bad key...) the reason
+/// is logged and the index of the first such parameter returned, so the command can undo
+/// itself and name it, as Redis does.
+pub fn reload(
+    settings: Option<&Settings>,
+    cfg: &Config,
+    log: &crate::log::Logger,
+    changed: &[usize],
+) -> Result<(), usize> {
+    const SERVER_SIDE: [P; 7] = [
+        P::TlsCertFile,
+        P::TlsKeyFile,
+        P::TlsCaCertFile,
+        P::TlsCaCertDir,
+        P::TlsAuthClients,
+        P::TlsProtocols,
+        P::TlsCiphersuites,
+    ];
+    let touches =
+        |i: usize| SERVER_SIDE.iter().any(|&p| p as usize == i) || i == P::TlsCiphers as usize;
+    let (Some(settings), Some(&first)) = (settings, changed.iter().find(|&&i| touches(i))) else {
+        return Ok(());
+    };
+    match server_config(cfg, log) {
+        Ok(config) => {
+            settings.replace(config);
+            Ok(())
+        }
+        Err(e) => {
+            log.warning(&e);
+            Err(first)
+        }
+    }
+}
 
 /// Builds the rustls server configuration from the `tls-*` parameters. The error is the
 /// reason, for the startup log.

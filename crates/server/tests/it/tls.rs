@@ -363,3 +363,41 @@ fn held_replies_flow_through_tls() {
     assert!(out.contains("errors: 0, replies: 6000"), "{out}");
     assert_eq!(cli(&certs, tls_port, None, &["GET", "n"], b""), "3000\n");
 }
+
+/// CONFIG SET of TLS settings applies to new connections at once (a certificate renewed
+/// without a restart, the protocols narrowed), as in Redis; a setting that cannot be loaded
+/// fails the whole command with Redis's error and changes nothing.
+#[test]
+fn config_set_applies_tls_settings_to_new_connections() {
+    let certs = Certs::new();
+    let server_ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+    Certs::leaf(certs.dir.path(), "renewed", "ca", server_ext);
+    let servers = both(&certs, "no", &[]);
+    let c = &certs;
+    let subject = |p| {
+        let out = s_client(c, p, &[]);
+        let line = out.lines().find(|l| l.starts_with("subject=")).unwrap_or_default();
+        format!("{line} {}", negotiated(&out).join("|"))
+    };
+    let config = |p, args: &[&str]| cli(c, p, None, &[&["CONFIG"][..], args].concat(), b"");
+    let out = same(&servers, subject);
+    assert!(out.contains("server") && out.contains("+PONG"), "{out}");
+
+    let (crt, key) = (c.path("renewed.crt"), c.path("renewed.key"));
+    let renew = ["SET", "tls-cert-file", &crt, "tls-key-file", &key];
+    assert_eq!(same(&servers, |p| config(p, &renew)), "OK\n");
+    let out = same(&servers, subject);
+    assert!(out.contains("renewed") && out.contains("+PONG"), "{out}");
+
+    let bad = ["SET", "tls-protocols", "TLSv1.2", "tls-cert-file", "/nonexistent/server.crt"];
+    let out = same(&servers, |p| config(p, &bad));
+    assert!(out.contains("Unable to update TLS configuration. Check server logs."), "{out}");
+    let out = same(&servers, |p| config(p, &["GET", "tls-cert-file"]));
+    assert!(out.contains("renewed.crt"), "{out}");
+    let out = same(&servers, |p| negotiated(&s_client(c, p, &["-tls1_3"])).join("|"));
+    assert!(out.contains("TLSv1.3") && out.contains("+PONG"), "{out}");
+
+    assert_eq!(same(&servers, |p| config(p, &["SET", "tls-protocols", "TLSv1.2"])), "OK\n");
+    let out = same(&servers, |p| negotiated(&s_client(c, p, &["-tls1_3"])).join("|"));
+    assert!(!out.contains("+PONG"), "{out}");
+}
