@@ -110,7 +110,9 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, o: &WriteOpts) {
             out.push(kind::STRING);
             match s {
                 StrValue::Int(n) => write_string(out, &num::i64_bytes(*n)),
-                _ => write_blob(out, &s.to_bytes(), o.compress),
+                // Borrowed, not `to_bytes()`: sharing a raw string's buffer would allocate its
+                // reference count for good, 32 bytes a key the first time a snapshot sees it.
+                _ => write_blob(out, s.as_slice().unwrap_or_default(), o.compress),
             }
         }
         Value::List(l) => {
