@@ -19,6 +19,11 @@ use bytes::{Bytes, BytesMut};
 /// Longest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 
+/// Raw strings longer than this are handed out shared rather than copied. Sharing a buffer
+/// the first time allocates its reference count, which then stays with the value (32
+/// bytes): worth it to avoid copying a big value on every read, not for a short one.
+pub const SHARE_FROM: usize = 4096;
+
 /// Longest `embstr` kept inline in the value itself.
 pub const INLINE_MAX: usize = 22;
 
@@ -89,11 +94,12 @@ impl StrValue {
         }
     }
 
-    /// The value's bytes (an integer is formatted; a raw string is shared, not copied).
+    /// The value's bytes (an integer is formatted; a raw string of more than
+    /// [`SHARE_FROM`] bytes is shared, not copied).
     pub fn to_bytes(&self) -> Bytes {
         match self {
             StrValue::Int(n) => Bytes::from(num::i64_bytes(*n)),
-            StrValue::Raw(b) => (**b).clone(),
+            StrValue::Raw(b) if b.len() > SHARE_FROM => (**b).clone(),
             other => Bytes::copy_from_slice(other.as_slice().unwrap_or_default()),
         }
     }
