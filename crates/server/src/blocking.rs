@@ -10,6 +10,9 @@
 //!
 //! Where a client cannot block (inside MULTI, inside a script), [`Ctx::block`] returns false
 //! and the handler replies as the non-blocking form would.
+//!
+//! A client may also block on no key at all (WAIT, WAITAOF): it waits for the AOF, and the
+//! event loop runs its command again whenever the fsynced AOF position changes.
 
 use crate::error::CmdError;
 use crate::server::Ctx;
@@ -111,6 +114,13 @@ pub struct Blocking {
     pub count: usize,
     /// Blocked on keys (`blocked_keys`... `total_blocking_keys` in INFO).
     pub keys_count: usize,
+    /// Clients blocked on no key, oldest first: they wait for the AOF.
+    keyless: Vec<usize>,
+    /// The fsynced AOF position those clients last ran for (see the event loop).
+    pub(crate) fsynced_seen: Option<u64>,
+    /// The timeout reply a command run again asked for when it blocked again: it replaces
+    /// the one parked with the client (WAITAOF's counts may have grown meanwhile).
+    pub(crate) renewed_on_timeout: Option<Frame>,
 }
 
 impl Blocking {
@@ -130,6 +140,9 @@ impl Blocking {
         if let Deadline::At(t) = state.deadline {
             self.deadlines.insert((t, cid));
         }
+        if state.keys.is_empty() {
+            self.keyless.push(cid);
+        }
         self.count += 1;
         self.keys_count = self.waiting.len();
     }
@@ -148,6 +161,9 @@ impl Blocking {
         if let Deadline::At(t) = state.deadline {
             self.deadlines.remove(&(t, cid));
         }
+        if state.keys.is_empty() {
+            self.keyless.retain(|&c| c != cid);
+        }
         self.count = self.count.saturating_sub(1);
         self.keys_count = self.waiting.len();
     }
@@ -158,6 +174,11 @@ impl Blocking {
             .get(&(db, key.clone()))
             .map(|q| q.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Clients blocked on no key (waiting for the AOF), oldest first.
+    pub fn keyless_waiters(&self) -> Vec<usize> {
+        self.keyless.clone()
     }
 
     /// Every (db, key) some client waits on.
@@ -204,6 +225,9 @@ impl Ctx<'_> {
     pub fn block(&mut self, keys: Vec<Bytes>, deadline: Deadline, on_timeout: Frame) -> bool {
         if !self.client_ref().can_block() {
             return false;
+        }
+        if self.srv.blocking.retrying {
+            self.srv.blocking.renewed_on_timeout = Some(on_timeout.clone());
         }
         self.srv.blocking.request = Some(BlockRequest { keys, deadline, on_timeout });
         true

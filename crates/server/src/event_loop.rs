@@ -13,6 +13,7 @@
 //! handed to persistence (step 3's order), which is why this is an explicit loop rather than
 //! tasks on an async runtime.
 
+use crate::blocking::BlockedState;
 use crate::config::P;
 use crate::dispatch;
 use crate::keyspace::expire;
@@ -185,6 +186,7 @@ impl EventLoop {
             }
             if self.srv.blocking.count > 0 {
                 self.expire_blocked();
+                self.wake_aof_waiters();
             }
             self.resume_unblocked();
             if woke >= next_cron {
@@ -320,7 +322,7 @@ impl EventLoop {
             if c.reply_mode == ReplyMode::SkipNext {
                 c.reply_mode = ReplyMode::Skip;
             }
-            let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+            let outcome = self.execute(cid, argv);
             self.after_command();
             if self.srv.shutdown.is_some() && !self.srv.suppress_reply {
                 // SHUTDOWN NOSAVE came while this client's script was busy: the server stops
@@ -424,14 +426,16 @@ impl EventLoop {
         let selected = self.clients[cid].db;
         self.clients[cid].db = state.db;
         self.srv.blocking.retrying = true;
-        let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+        let outcome = self.execute(cid, argv);
         self.srv.blocking.retrying = false;
         if let Some(c) = self.clients.get_mut(cid) {
             c.db = selected;
         }
+        let renewed = self.srv.blocking.renewed_on_timeout.take();
         if std::mem::take(&mut self.srv.blocking.reblocked) {
             if let Some(c) = self.clients.get_mut(cid) {
-                c.blocked = Some(state);
+                c.blocked =
+                    Some(BlockedState { on_timeout: renewed.unwrap_or(state.on_timeout), ..state });
             }
             return;
         }
@@ -439,6 +443,38 @@ impl EventLoop {
         if let Some(frame) = outcome {
             self.reply(cid, &frame);
             self.resume.push(cid);
+        }
+    }
+
+    /// Runs one command for `cid`; when it fed the AOF, the position of that write becomes
+    /// the client's last write (what WAITAOF waits for). Commands an EXEC or a script runs
+    /// count with it, as Redis records the offset after the whole command.
+    fn execute(&mut self, cid: usize, argv: Vec<bytes::Bytes>) -> Option<Frame> {
+        let fed = self.srv.propagation.fed;
+        let outcome = dispatch::execute(&mut self.srv, &mut self.clients, cid, argv);
+        if self.srv.propagation.fed != fed {
+            let seq = self.srv.propagation.pending_seq();
+            if let Some(c) = self.clients.get_mut(cid) {
+                c.aof_woff = seq;
+            }
+        }
+        outcome
+    }
+
+    /// Runs again the commands of clients blocked on no key (WAITAOF, WAIT) when the
+    /// fsynced AOF position changed: an fsync ended, or the log was opened or closed.
+    fn wake_aof_waiters(&mut self) {
+        let fsynced = self.srv.propagation.fsynced();
+        if fsynced == self.srv.blocking.fsynced_seen {
+            return;
+        }
+        self.srv.blocking.fsynced_seen = fsynced;
+        for cid in self.srv.blocking.keyless_waiters() {
+            let Some(db) = self.clients.get(cid).and_then(|c| c.blocked.as_ref()).map(|b| b.db)
+            else {
+                continue;
+            };
+            self.retry_blocked(cid, db, &bytes::Bytes::new());
         }
     }
 

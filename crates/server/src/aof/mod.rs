@@ -184,6 +184,15 @@ impl AofLog {
         Ok(())
     }
 
+    /// Whether `everysec` should fsync now: writes are not covered by a requested fsync,
+    /// none runs, and a second has passed or a WAITAOF waits for one of them.
+    fn everysec_due(&self, now: u64, wanted: u64) -> bool {
+        let waited_for = wanted > self.fsync_requested;
+        self.fsync_requested < self.written
+            && (waited_for || now.saturating_sub(self.last_fsync_ms) >= 1000)
+            && !self.syncer.busy()
+    }
+
     fn request_fsync(&mut self, now: u64) {
         self.syncer.request(Arc::clone(&self.file), self.written);
         self.fsync_requested = self.written;
@@ -221,6 +230,16 @@ pub struct Propagation {
     pub(crate) rewrite_job: Option<rewrite::Job>,
     /// The event loop's waker, handed to the fsync and rewrite threads.
     waker: Option<Arc<mio::Waker>>,
+    /// Where the write sequence of the next log starts: write positions (WAITAOF's) keep
+    /// growing across `appendonly no` / `yes`, so a position taken under an old log never
+    /// looks fsynced too early under a new one.
+    seq_base: u64,
+    /// Highest write a WAITAOF waits to see fsynced: under `everysec` it is fsynced now
+    /// rather than at the next once-a-second fsync.
+    fsync_wanted: u64,
+    /// Set while a log opened by `CONFIG SET appendonly yes` has no BASE yet: until the
+    /// rewrite installs one, nothing in it is durable.
+    pub(crate) opening: bool,
 }
 
 impl Propagation {
@@ -315,6 +334,26 @@ impl Propagation {
         self.log.as_ref().is_some_and(|l| l.syncer.busy())
     }
 
+    /// The write position the commands buffered now will have in the log: the next write
+    /// of the open log or, with no log, where the next log starts (its BASE holds them).
+    pub fn pending_seq(&self) -> u64 {
+        self.log.as_ref().map_or(self.seq_base, |l| l.written + 1)
+    }
+
+    /// The highest write position known to be fsynced, or None while nothing is durable:
+    /// no log, or a log still waiting for its first BASE.
+    pub fn fsynced(&self) -> Option<u64> {
+        let log = self.log.as_ref().filter(|_| !self.opening)?;
+        Some(log.syncer.synced())
+    }
+
+    /// Asks for position `seq` to be fsynced as soon as it is written, for a waiting
+    /// WAITAOF, instead of at the next once-a-second fsync (`everysec`; `always` fsyncs
+    /// every write anyway and `no` never does).
+    pub fn want_fsync(&mut self, seq: u64) {
+        self.fsync_wanted = self.fsync_wanted.max(seq);
+    }
+
     /// The persistence stage: writes the buffered commands and returns the write sequence
     /// this iteration's replies must wait for ([`Propagation::released`]), or None when they
     /// may leave now.
@@ -348,11 +387,7 @@ impl Propagation {
                     aof.request_fsync(now);
                 }
             }
-            if policy == FsyncPolicy::Everysec
-                && aof.fsync_requested < aof.written
-                && now.saturating_sub(aof.last_fsync_ms) >= 1000
-                && !aof.syncer.busy()
-            {
+            if policy == FsyncPolicy::Everysec && aof.everysec_due(now, self.fsync_wanted) {
                 aof.request_fsync(now);
             }
             if policy == FsyncPolicy::Always && done < aof.written && !aof.syncer.busy() {
@@ -400,7 +435,7 @@ impl Propagation {
                 Some(aof.written)
             }
             FsyncPolicy::Everysec => {
-                if now.saturating_sub(aof.last_fsync_ms) >= 1000 && !aof.syncer.busy() {
+                if aof.everysec_due(now, self.fsync_wanted) {
                     aof.request_fsync(now);
                 }
                 None
@@ -440,6 +475,12 @@ impl Propagation {
     /// Closes the log (`CONFIG SET appendonly no`): flushed and fsynced first.
     pub fn close(&mut self, log: &crate::log::Logger) {
         self.flush_sync(log);
+        if let Some(aof) = &self.log {
+            // Past every position handed out under this log, so writes made while no log
+            // is open wait for the next log's BASE.
+            self.seq_base = aof.written + 1;
+        }
+        self.opening = false;
         self.log = None;
         self.enabled = false;
         self.last_db = None;
@@ -524,6 +565,8 @@ fn open_log(
         syncer.set_waker(Arc::clone(w));
     }
     let p = &mut srv.propagation;
+    // Everything before the new log is in its BASE, durable once the log counts as open.
+    syncer.mark_done(p.seq_base);
     p.log = Some(AofLog {
         dir,
         prefix,
@@ -531,8 +574,8 @@ fn open_log(
         file_len: file.metadata().map_or(0, |m| m.len()),
         file: Arc::new(file),
         syncer,
-        written: 0,
-        fsync_requested: 0,
+        written: p.seq_base,
+        fsync_requested: p.seq_base,
         last_fsync_ms: 0,
         postponed_since: None,
     });

@@ -281,6 +281,7 @@ pub fn start(srv: &mut Server) -> Result<(), StartError> {
         None => {
             let stats = super::AofStats::default();
             super::open_log(srv, dir.clone(), prefix, m, file, stats).map_err(StartError::Io)?;
+            srv.propagation.opening = true;
         }
     }
     // The walk starts after the switch: every write from now on lands in the new INCR
@@ -332,6 +333,8 @@ pub fn poll(srv: &mut Server) {
         Some(Ok(Err(e))) => Err(e.to_string()),
         _ => Err("the rewrite thread failed".to_string()),
     };
+    // A log opened by `appendonly yes` is durable once its first BASE is in place.
+    srv.propagation.opening &= outcome.is_err();
     let st = &mut srv.propagation.stats;
     st.last_rewrite_secs = job.started.elapsed().as_secs() as i64;
     match outcome {

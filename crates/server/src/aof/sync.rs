@@ -86,6 +86,11 @@ impl Syncer {
         (st.done, st.error.take())
     }
 
+    /// The highest write sequence on disk, leaving any error for [`Syncer::poll`].
+    pub fn synced(&self) -> u64 {
+        lock(&self.shared.state).done
+    }
+
     /// Records writes known durable without the thread (a synchronous fsync).
     pub fn mark_done(&self, seq: u64) {
         let mut st = lock(&self.shared.state);

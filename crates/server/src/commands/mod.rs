@@ -19,6 +19,7 @@ pub mod latency;
 pub mod list;
 pub mod memory;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -53,6 +54,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     client::COMMANDS,
     server::COMMANDS,
+    replication::COMMANDS,
     memory::COMMANDS,
     dump::COMMANDS,
     introspection::COMMANDS,

@@ -107,6 +107,9 @@ pub struct Client {
     pub watched: Vec<(usize, Bytes, bool)>,
     /// Commands run on this connection (for tests and CLIENT INFO `tot-cmds` later).
     pub commands: u64,
+    /// AOF position of this client's last write (`Propagation::pending_seq` when it was
+    /// made; 0 before any): what WAITAOF waits to see fsynced.
+    pub aof_woff: u64,
 }
 
 impl Client {
@@ -147,6 +150,7 @@ impl Client {
             out_limit: None,
             sock,
             commands: 0,
+            aof_woff: 0,
             blocked: None,
             multi: None,
             tracking: None,

@@ -311,5 +311,6 @@ families!(
     debug,
     info,
     slowlog,
-    latency
+    latency,
+    replication
 );

@@ -34,4 +34,5 @@ mod stream_blocking;
 mod tls;
 mod tracking;
 mod transactions;
+mod waitaof;
 mod zset_blocking;
