@@ -50,6 +50,7 @@ use crate::server::Server;
 use crate::types::dict::{Dict, Relocate, RelocateStep};
 use crate::types::Value;
 use bytes::Bytes;
+use std::alloc::Layout;
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::sync::OnceLock;
@@ -203,11 +204,21 @@ impl Mover {
         used * out.bin_nregs as u128 <= bin_used * out.nregs as u128
     }
 
-    /// Copies the `size` bytes at `old` (a live block of the global allocator) into a new
-    /// block if the block is worth moving, counting a hit or a miss. The caller makes its
-    /// owner point at the copy and frees the old block with [`free_block`].
-    fn copy_block(&mut self, old: *const u8, size: usize) -> Option<*mut u8> {
-        if size == 0 {
+    /// The one way every block moves: if the block at `old` is worth moving, copies it bit
+    /// for bit into a new block, frees the old one and returns the copy, counting a hit or a
+    /// miss. Only layouts the global allocator serves with plain `malloc` (alignment at most
+    /// 16 and at most the size) are moved, so a block from `mallocx` without alignment
+    /// flags is one it could have handed out for them: jemalloc aligns a block of a size
+    /// class at least to `min(size, 16)` rounded down to a power of two, which the
+    /// alignment divides.
+    ///
+    /// # Safety
+    /// `old` must be a live block of the global allocator allocated with `layout`, which
+    /// nothing reads, writes or frees afterwards: after `Some`, its owner must point at the
+    /// copy without running any destructor on the old block.
+    unsafe fn move_block(&mut self, old: *mut u8, layout: Layout) -> Option<*mut u8> {
+        let (size, align) = (layout.size(), layout.align());
+        if size == 0 || align > MALLOC_ALIGN || align > size {
             return None;
         }
         if !self.worth_moving(old) {
@@ -219,8 +230,12 @@ impl Mover {
         if new.is_null() {
             return None;
         }
-        // SAFETY: both blocks hold at least `size` bytes and are distinct allocations.
-        unsafe { std::ptr::copy_nonoverlapping(old, new, size) };
+        // SAFETY: both blocks hold `size` bytes and are distinct allocations; the old one
+        // is the caller's to give up (see above) and is freed once.
+        unsafe {
+            std::ptr::copy_nonoverlapping(old, new, size);
+            free_block(old);
+        }
         self.hits += 1;
         Some(new)
     }
@@ -243,25 +258,10 @@ impl Mover {
             *b = buf.freeze();
             return false;
         }
-        let mut vec = std::mem::ManuallyDrop::new(Vec::<u8>::from(buf));
-        let len = vec.len();
-        match self.copy_block(vec.as_ptr(), len) {
-            Some(new) => {
-                // SAFETY: `new` is a block of exactly `len` initialised bytes from the global
-                // allocator's jemalloc with plain malloc flags (alignment 1 asks for none),
-                // which is what a `Vec<u8>` of capacity `len` owns. The old vector's block
-                // is freed once, and the vector itself is never used or dropped again.
-                unsafe {
-                    *b = Bytes::from(Vec::from_raw_parts(new, len, len));
-                    free_block(vec.as_mut_ptr());
-                }
-                true
-            }
-            None => {
-                *b = Bytes::from(std::mem::ManuallyDrop::into_inner(vec));
-                false
-            }
-        }
+        let mut vec = Vec::<u8>::from(buf);
+        let moved = self.relocate_vec(&mut vec);
+        *b = Bytes::from(vec);
+        moved
     }
 }
 
@@ -271,52 +271,36 @@ impl Relocate for Mover {
         ptr: std::ptr::NonNull<u8>,
         layout: std::alloc::Layout,
     ) -> Option<std::ptr::NonNull<u8>> {
-        // Only layouts the global allocator serves with plain `malloc` (see `relocate`).
-        if layout.align() > MALLOC_ALIGN || layout.align() > layout.size() {
-            return None;
-        }
-        let new = self.copy_block(ptr.as_ptr(), layout.size())?;
-        // SAFETY: the caller guarantees `ptr` is a live block of the global allocator that
-        // nothing uses any more once the copy is returned; it is freed once.
-        unsafe { free_block(ptr.as_ptr()) };
+        // SAFETY: the caller's guarantee is `move_block`'s.
+        let new = unsafe { self.move_block(ptr.as_ptr(), layout) }?;
         std::ptr::NonNull::new(new)
     }
 
     fn relocate<T>(&mut self, b: &mut Box<T>) -> bool {
-        let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
-        // Only layouts the global allocator serves with plain `malloc`, so a block from
-        // `mallocx` without alignment flags is one it could have handed out for `T`.
-        if size == 0 || align > MALLOC_ALIGN || align > size {
-            return false;
-        }
         let old: *mut T = &mut **b;
-        let Some(new) = self.copy_block(old.cast_const().cast(), size) else {
-            return false;
-        };
-        // SAFETY: `new` holds a bitwise copy of the `T`, in a block of `size_of::<T>()`
-        // bytes aligned for `T` (jemalloc aligns a block of that size class at least to
-        // `min(size, 16)` rounded down to a power of two, and `T`'s alignment divides its
-        // size), allocated as the global allocator would. The value has moved, so the old
-        // block is freed without running `T`'s destructor; nothing else points into it, as
-        // the box was borrowed mutably.
+        // SAFETY: the box's block, allocated with `T`'s layout, borrowed mutably so nothing
+        // else uses it; on a move the box is overwritten (not dropped) with one owning the
+        // bitwise copy, so the moved value's destructor never runs on the old block.
         unsafe {
-            let previous = std::mem::replace(b, Box::from_raw(new.cast::<T>()));
-            free_block(Box::into_raw(previous).cast());
+            let Some(new) = self.move_block(old.cast(), Layout::new::<T>()) else {
+                return false;
+            };
+            std::ptr::write(b, Box::from_raw(new.cast::<T>()));
         }
         true
     }
 
     fn relocate_bytes(&mut self, b: &mut Box<[u8]>) -> bool {
         let len = b.len();
-        let Some(new) = self.copy_block(b.as_ptr(), len) else {
+        let Ok(layout) = Layout::array::<u8>(len) else {
             return false;
         };
-        // SAFETY: `new` is a block of `len` (not zero) initialised bytes allocated as the
-        // global allocator allocates a `[u8]` of that length; the old block is freed once.
+        // SAFETY: as in `relocate`, for a `[u8]` of `len` bytes.
         unsafe {
-            let fresh = Box::from_raw(std::ptr::slice_from_raw_parts_mut(new, len));
-            let previous = std::mem::replace(b, fresh);
-            free_block(Box::into_raw(previous).cast());
+            let Some(new) = self.move_block(b.as_mut_ptr(), layout) else {
+                return false;
+            };
+            std::ptr::write(b, Box::from_raw(std::ptr::slice_from_raw_parts_mut(new, len)));
         }
         true
     }
@@ -344,28 +328,18 @@ pub trait RelocateVec: Relocate {
 impl RelocateVec for Mover {
     fn relocate_vec<T>(&mut self, v: &mut Vec<T>) -> bool {
         let (len, cap) = (v.len(), v.capacity());
-        let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
-        let Some(bytes) = size.checked_mul(cap) else {
+        let Ok(layout) = Layout::array::<T>(cap) else {
             return false;
         };
-        // Same rule as `relocate`: only buffers plain `malloc` serves.
-        if bytes == 0 || align > MALLOC_ALIGN || align > bytes {
-            return false;
-        }
-        let mut old = std::mem::ManuallyDrop::new(std::mem::take(v));
-        let Some(new) = self.copy_block(old.as_ptr().cast(), bytes) else {
-            *v = std::mem::ManuallyDrop::into_inner(old);
-            return false;
-        };
-        // SAFETY: `new` holds a bitwise copy of the whole buffer (`len` initialised
-        // elements, then spare capacity), in a block of `cap * size_of::<T>()` bytes that is
-        // aligned for `T` (as argued in `relocate`: `T`'s alignment divides that size) and
-        // allocated as the global allocator allocates a `Vec<T>` of capacity `cap`. The
-        // elements have moved, so the old buffer is freed without dropping them; the old
-        // vector is never used or dropped again.
+        // SAFETY: the vector's buffer, allocated with the layout of `cap` elements and
+        // borrowed mutably; on a move the vector is overwritten (not dropped) with one
+        // owning the bitwise copy of the whole buffer (`len` initialised elements, then
+        // spare capacity), so no element is dropped or duplicated.
         unsafe {
-            *v = Vec::from_raw_parts(new.cast::<T>(), len, cap);
-            free_block(old.as_mut_ptr().cast());
+            let Some(new) = self.move_block(v.as_mut_ptr().cast(), layout) else {
+                return false;
+            };
+            std::ptr::write(v, Vec::from_raw_parts(new.cast::<T>(), len, cap));
         }
         true
     }

@@ -638,8 +638,8 @@ impl<V> Dict<V> {
     }
 
     /// A SCAN step (same cursor as [`Dict::scan`]) for the active defragmenter: offers each
-    /// entry's node and key allocations to `r`, which may move them to new addresses (the
-    /// chain is relinked through the moved box, so nothing else changes), then calls
+    /// entry's block (link, value and key together) to `r`, which may move it to a new
+    /// address (the link pointing at it is updated, so nothing else changes), then calls
     /// `value` so the caller can move the value's own allocations, and returns whether it
     /// moved any. The entries, their buckets and the SCAN order are left as they were.
     pub fn scan_relocate<R: Relocate>(
@@ -849,7 +849,7 @@ fn scan_step(
 /// Moves heap blocks to new addresses for [`Dict::scan_relocate`] (the active
 /// defragmenter): each method decides whether the block is worth moving, and if so moves
 /// its contents bit for bit to a new allocation of the same layout, frees the old one and
-/// makes the box point at the copy. Returns whether it moved.
+/// makes its owner point at the copy. Returns whether it moved.
 pub trait Relocate {
     /// Offers a boxed value.
     fn relocate<T>(&mut self, b: &mut Box<T>) -> bool;
