@@ -233,6 +233,18 @@ impl Ctx<'_> {
         &mut self.clients[self.cid]
     }
 
+    /// Closes client `id` (CLIENT KILL, ACL changes): the caller once its reply is written,
+    /// another client with a socket before its next command is read.
+    pub fn close_client(&mut self, id: usize) {
+        let Some(c) = self.clients.get_mut(id) else { return };
+        if id == self.cid {
+            c.close_after_reply = true;
+        } else if c.sock.is_some() {
+            c.close_asap = true;
+            self.srv.close_pending = true;
+        }
+    }
+
     /// The calling client, read-only.
     pub fn client_ref(&self) -> &Client {
         &self.clients[self.cid]

@@ -257,18 +257,6 @@ impl Ctx<'_> {
             self.close_client(id);
         }
     }
-
-    /// Closes client `id`: the caller once its reply is written, another client (with a
-    /// socket) before the next command is read.
-    fn close_client(&mut self, id: usize) {
-        let c = &mut self.clients[id];
-        if id == self.cid {
-            c.close_after_reply = true;
-        } else if c.sock.is_some() {
-            c.close_asap = true;
-            self.srv.close_pending = true;
-        }
-    }
 }
 
 /// One selector's `commands`/`keys`/`channels` fields of `ACL GETUSER`.

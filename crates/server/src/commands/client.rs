@@ -521,18 +521,15 @@ fn kill(ctx: &mut Ctx<'_>, args: &mut Args) -> Result<Frame, CmdError> {
         }
     }
     let (me, now) = (ctx.cid, ctx.now);
-    let mut killed = 0;
-    for (k, c) in ctx.clients.iter_mut() {
-        if c.sock.is_none() || !f.matches(c, k == me, now) {
-            continue;
-        }
-        if k == me {
-            c.close_after_reply = true;
-        } else {
-            c.close_asap = true;
-            ctx.srv.close_pending = true;
-        }
-        killed += 1;
+    let doomed: Vec<usize> = ctx
+        .clients
+        .iter()
+        .filter(|&(k, c)| c.sock.is_some() && f.matches(c, k == me, now))
+        .map(|(k, _)| k)
+        .collect();
+    let killed = i64::try_from(doomed.len()).unwrap_or(i64::MAX);
+    for id in doomed {
+        ctx.close_client(id);
     }
     match (old_form, killed) {
         (true, 0) => Err(CmdError::NoSuchClient),
